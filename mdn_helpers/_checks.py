@@ -1,0 +1,91 @@
+"""Argument checks shared by the public functions: each error names the argument."""
+from __future__ import annotations
+
+import numbers
+
+import torch
+from torch import Tensor
+
+
+def check_positive_int(name: str, value, minimum: int = 1) -> int:
+    """An int (not bool) ≥ minimum, or a ValueError/TypeError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_nonneg_int(name: str, value) -> int:
+    return check_positive_int(name, value, minimum=0)
+
+
+def check_real(name: str, value, *, minimum: float | None = None, strict: bool = False) -> float:
+    """A finite real number, optionally ≥ (or > with strict) `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None and (value < minimum or (strict and value == minimum)):
+        op = ">" if strict else ">="
+        raise ValueError(f"{name} must be {op} {minimum}, got {value}")
+    return value
+
+
+def as_float_tensor(name: str, value) -> Tensor:
+    """A floating tensor from a tensor, array or sequence; TypeError naming `name` otherwise."""
+    if isinstance(value, Tensor):
+        t = value
+    else:
+        try:
+            t = torch.as_tensor(value)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the argument's name
+            raise TypeError(f"{name} must be a tensor or array of numbers, got {type(value).__name__}") from exc
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got dtype {t.dtype}")
+    if not t.is_floating_point():
+        t = t.to(torch.get_default_dtype())
+    return t
+
+
+def check_finite(name: str, t: Tensor) -> Tensor:
+    if t.numel() and not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).sum())
+        raise ValueError(f"{name} must be finite, got {bad} NaN or infinite value(s)")
+    return t
+
+
+def check_finite_1d(name: str, value) -> Tensor:
+    """A finite, non-empty 1-d floating tensor (n,)."""
+    t = as_float_tensor(name, value)
+    if t.dim() != 1:
+        raise ValueError(f"{name} must be 1-d of shape (n,), got shape {tuple(t.shape)}")
+    if t.shape[0] == 0:
+        raise ValueError(f"{name} must not be empty")
+    return check_finite(name, t)
+
+
+def check_finite_2d(name: str, value, n_cols: int | None = None) -> Tensor:
+    """A finite, non-empty 2-d floating tensor (n, d), with d == n_cols if given."""
+    t = as_float_tensor(name, value)
+    if t.dim() != 2:
+        raise ValueError(f"{name} must be 2-d of shape (n, d), got shape {tuple(t.shape)}")
+    if t.shape[0] == 0:
+        raise ValueError(f"{name} must not be empty")
+    if n_cols is not None and t.shape[1] != n_cols:
+        raise ValueError(f"{name} must have {n_cols} column(s), got shape {tuple(t.shape)}")
+    return check_finite(name, t)
+
+
+def resolve_device(device) -> torch.device:
+    """'cpu', 'cuda', 'cuda:N' or a torch.device; a clear error where CUDA is absent."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be 'cpu', 'cuda' or a torch.device, got {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for, but CUDA is not available on this machine")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    return dev

@@ -1,0 +1,183 @@
+"""David Ha's inverted-sine data set and its exact conditional density.
+
+The generative story (Bishop's toy problem, made twice as wiggly by Ha)::
+
+    y ~ U(-10.5, 10.5)
+    x = f(y) + N(0, 1),   f(y) = 7 sin(0.75 y) + 0.5 y
+
+We learn y given x, which is multi-modal: for |x| < 10 up to five y's fit.
+Because the story is known, so is the exact answer: p(y | x) ∝ φ(x − f(y)) on
+[-10.5, 10.5], and the smallest held-out NLL any model can reach, `bayes_nll()`.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from ._checks import check_finite_1d, check_positive_int
+
+Y_LOW, Y_HIGH = -10.5, 10.5
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def inverted_sine_f(y: Tensor) -> Tensor:
+    """The noise-free curve f(y) = 7 sin(0.75 y) + 0.5 y, elementwise."""
+    return 7.0 * torch.sin(0.75 * y) + 0.5 * y
+
+
+def sample_inverted_sine(
+    n: int,
+    *,
+    generator: torch.Generator | None = None,
+    device: str | torch.device = "cpu",
+) -> tuple[Tensor, Tensor]:
+    """Draw n points of the data set: x, y of shape (n,), float32."""
+    check_positive_int("n", n)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    gen_device = generator.device if generator is not None else torch.device(device)
+    y = torch.rand(n, generator=generator, device=gen_device) * (Y_HIGH - Y_LOW) + Y_LOW
+    noise = torch.randn(n, generator=generator, device=gen_device)
+    x = inverted_sine_f(y) + noise
+    return x.to(device), y.to(device)
+
+
+def seeded_sample(n: int, seed: int, device: str | torch.device = "cpu") -> tuple[Tensor, Tensor]:
+    """`sample_inverted_sine` with its own CPU generator seeded by `seed`."""
+    gen = torch.Generator().manual_seed(int(seed))
+    x, y = sample_inverted_sine(n, generator=gen)
+    return x.to(device), y.to(device)
+
+
+class InvertedSine(torch.utils.data.Dataset):
+    """A fixed draw of the data set as a map-style Dataset of (x_i, y_i) pairs.
+
+    Either give `n` (and a `seed`) to draw, or the tensors `x` and `y` (n,).
+    """
+
+    def __init__(self, n: int | None = None, *, seed: int = 0, x: Tensor | None = None, y: Tensor | None = None):
+        if (x is None) != (y is None):
+            raise ValueError("give both x and y, or neither")
+        if x is None:
+            if n is None:
+                raise ValueError("give n (the number of points) or the tensors x and y")
+            x, y = seeded_sample(n, seed)
+        else:
+            x, y = check_pair(x, y)
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        return self.x[i], self.y[i]
+
+    def tensors(self) -> tuple[Tensor, Tensor]:
+        """All of it at once: x, y of shape (n,)."""
+        return self.x, self.y
+
+
+class Splits(NamedTuple):
+    train: InvertedSine
+    val: InvertedSine
+    test: InvertedSine
+
+
+def make_splits(n_train: int = 1000, n_val: int = 1000, n_test: int = 100_000, *, seed: int = 0) -> Splits:
+    """Independent train / validation / test draws, each from its own stream of `seed`.
+
+    The three streams are seeded `seed`, `seed + 1_000_003` and `seed + 2_000_006`,
+    so changing n_train never changes the test set.
+    """
+    for name, n in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
+        check_positive_int(name, n)
+    return Splits(
+        InvertedSine(n_train, seed=seed),
+        InvertedSine(n_val, seed=seed + 1_000_003),
+        InvertedSine(n_test, seed=seed + 2_000_006),
+    )
+
+
+def check_pair(x: Tensor, y: Tensor, x_name: str = "x", y_name: str = "y") -> tuple[Tensor, Tensor]:
+    """Validate two finite 1-d tensors of one length; return them as float tensors."""
+    x = check_finite_1d(x_name, x)
+    y = check_finite_1d(y_name, y)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"{x_name} and {y_name} must have the same length, got {x.shape[0]} and {y.shape[0]}")
+    return x, y
+
+
+# ---------------------------------------------------------------------------
+# The exact answer
+# ---------------------------------------------------------------------------
+
+def _y_grid(n_grid: int, dtype=torch.float64, device="cpu") -> Tensor:
+    return torch.linspace(Y_LOW, Y_HIGH, n_grid, dtype=dtype, device=device)
+
+
+def log_normaliser(x: Tensor, n_grid: int = 4001, chunk: int = 4096) -> Tensor:
+    """log Z(x), Z(x) = ∫_{-10.5}^{10.5} φ(x − f(y)) dy, by the trapezoid rule.
+
+    x: (m,) → (m,), float64. Z(x)/21 is the marginal density of x.
+    """
+    check_positive_int("n_grid", n_grid)
+    if n_grid < 3:
+        raise ValueError(f"n_grid must be at least 3, got {n_grid}")
+    x = torch.as_tensor(x, dtype=torch.float64).reshape(-1)
+    yg = _y_grid(n_grid, device=x.device)
+    fy = inverted_sine_f(yg)
+    dy = (Y_HIGH - Y_LOW) / (n_grid - 1)
+    w = torch.full((n_grid,), dy, dtype=torch.float64, device=x.device)
+    w[0] = w[-1] = dy / 2
+    log_w = w.log()
+    out = torch.empty_like(x)
+    for s in range(0, x.shape[0], chunk):
+        xs = x[s : s + chunk, None]
+        log_phi = -0.5 * (xs - fy) ** 2 - _LOG_SQRT_2PI
+        out[s : s + chunk] = torch.logsumexp(log_phi + log_w, dim=1)
+    return out
+
+
+def true_log_density(x: Tensor, y: Tensor, n_grid: int = 4001) -> Tensor:
+    """log p(y | x) of the data set, pointwise for x, y of shape (n,); float64.
+
+    −inf where y lies outside [-10.5, 10.5].
+    """
+    x = torch.as_tensor(x, dtype=torch.float64).reshape(-1)
+    y = torch.as_tensor(y, dtype=torch.float64).reshape(-1)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    log_p = -0.5 * (x - inverted_sine_f(y)) ** 2 - _LOG_SQRT_2PI - log_normaliser(x, n_grid)
+    inside = (y >= Y_LOW) & (y <= Y_HIGH)
+    return torch.where(inside, log_p, torch.full_like(log_p, -math.inf))
+
+
+def true_conditional_density(x: Tensor, y: Tensor, n_grid: int = 4001) -> Tensor:
+    """p(y | x) on a grid: x of shape (m,), y of shape (n,) → (m, n), float64.
+
+    Row i is the density of y given x = x[i]; it integrates to 1 over y.
+    """
+    x = torch.as_tensor(x, dtype=torch.float64).reshape(-1)
+    y = torch.as_tensor(y, dtype=torch.float64).reshape(-1)
+    log_p = -0.5 * (x[:, None] - inverted_sine_f(y)[None, :]) ** 2 - _LOG_SQRT_2PI
+    log_p = log_p - log_normaliser(x, n_grid)[:, None]
+    inside = (y >= Y_LOW) & (y <= Y_HIGH)
+    return torch.where(inside[None, :], log_p.exp(), torch.zeros_like(log_p))
+
+
+def bayes_nll(n_grid: int = 2001, n_x: int = 1601, x_pad: float = 8.0) -> float:
+    """Expected held-out NLL (nats) of the Bayes-optimal model p(y | x).
+
+    H(Y | X) = H(N(0, 1)) + ∫ p(x) log Z(x) dx with p(x) = Z(x) / 21; the
+    outer integral is a trapezoid rule over x ∈ [min f − x_pad, max f + x_pad].
+    """
+    check_positive_int("n_x", n_x)
+    f_abs = 7.0 + 0.5 * Y_HIGH
+    xg = torch.linspace(-f_abs - x_pad, f_abs + x_pad, n_x, dtype=torch.float64)
+    log_z = log_normaliser(xg, n_grid)
+    p_x = log_z.exp() / (Y_HIGH - Y_LOW)
+    entropy_noise = 0.5 * math.log(2 * math.pi * math.e)  # of the N(0, 1) noise
+    return float(entropy_noise + torch.trapezoid(p_x * log_z, xg))

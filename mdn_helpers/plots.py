@@ -1,0 +1,296 @@
+"""Every figure the notebooks and the command line draw, in one style.
+
+Each function returns its matplotlib Figure and touches no global state: the
+style is applied with `matplotlib.rc_context` while the figure is built.
+Models are only called here (no training); tensors go in, figures come out.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from .data import Y_HIGH, Y_LOW, true_conditional_density
+
+#: One palette for the whole project (colour-blind safe, Okabe–Ito).
+COLORS = {
+    "data": "#0072B2",      # blue
+    "model": "#D55E00",     # vermillion
+    "biased": "#009E73",    # green
+    "truth": "#000000",
+    "val": "#E69F00",       # orange
+    "means": "#CC79A7",     # purple
+}
+CMAP = "viridis"            # perceptually uniform, for densities
+CRITIC_CMAP = "magma"
+X_LIM = (-20.0, 20.0)
+Y_LIM = (-15.0, 15.0)
+
+STYLE = {
+    "figure.figsize": (6.4, 4.4),
+    "figure.dpi": 80,
+    "savefig.dpi": 120,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "legend.frameon": False,
+    "legend.fontsize": 9,
+    "image.cmap": CMAP,
+}
+
+
+def styled(fn):
+    """Build the figure inside the project's rc_context."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context(STYLE):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+def _np(t) -> np.ndarray:
+    if isinstance(t, torch.Tensor):
+        return t.detach().cpu().numpy()
+    return np.asarray(t)
+
+
+def _axes(ax, figsize=None):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax.figure, ax
+
+
+@styled
+def plot_data(x, y, *, ax=None, title: str = "The inverted sine: y given x is multi-modal", s: float = 3) -> Figure:
+    """Scatter of the data set, x (n,) against y (n,)."""
+    fig, ax = _axes(ax)
+    ax.scatter(_np(x), _np(y), s=s, color=COLORS["data"], alpha=0.6, linewidths=0, label="data")
+    ax.set(xlabel="x", ylabel="y", title=title, xlim=X_LIM, ylim=Y_LIM)
+    ax.legend(loc="upper left", markerscale=3)
+    return fig
+
+
+@styled
+def plot_samples(x, y, x_model, y_model, *, x_biased=None, y_biased=None, biased_label: str = "MDN, biased",
+                 ax=None, title: str = "Data and samples from the MDN") -> Figure:
+    """Data (x, y) with model samples (x_model, y_model) on top, and optionally a
+    second, biased set of samples; all (n,)."""
+    fig, ax = _axes(ax)
+    ax.scatter(_np(x), _np(y), s=3, color=COLORS["data"], alpha=0.35, linewidths=0, label="data")
+    ax.scatter(_np(x_model), _np(y_model), s=3, color=COLORS["model"], alpha=0.6, linewidths=0, label="MDN samples")
+    if x_biased is not None:
+        ax.scatter(_np(x_biased), _np(y_biased), s=3, color=COLORS["biased"], alpha=0.7, linewidths=0,
+                   label=biased_label)
+    ax.set(xlabel="x", ylabel="y", title=title, xlim=X_LIM, ylim=Y_LIM)
+    ax.legend(loc="upper left", markerscale=3)
+    return fig
+
+
+@styled
+def plot_loss(history, *, bayes: float | None = None, reference: dict | None = None, ax=None,
+              title: str = "Training the MDN") -> Figure:
+    """Training loss per step and validation NLL (if recorded) from a History,
+    with the Bayes limit and other reference levels ({label: nats}) as lines."""
+    fig, ax = _axes(ax)
+    steps = np.arange(1, len(history.train_loss) + 1)
+    ax.plot(steps, history.train_loss, color=COLORS["model"], lw=1, label="training NLL")
+    if history.val_nll:
+        ax.plot(history.val_step, history.val_nll, color=COLORS["val"], lw=1.5, marker="o", ms=2.5,
+                label="validation NLL")
+    if bayes is not None:
+        ax.axhline(bayes, color=COLORS["truth"], ls="--", lw=1, label=f"Bayes limit {bayes:.3f}")
+    for i, (label, level) in enumerate((reference or {}).items()):
+        ax.axhline(level, color="0.5", ls=[":", "-."][i % 2], lw=1, label=f"{label} {level:.2f}")
+    lo = min([*history.train_loss[-200:], *(history.val_nll or [math.inf]), bayes or math.inf])
+    hi = np.percentile(history.train_loss, 90) if history.train_loss else lo + 1
+    ax.set_ylim(lo - 0.05, max(hi, lo + 0.3) + 0.05)
+    ax.set(xlabel="step", ylabel="NLL (nats)", title=title)
+    ax.legend(loc="upper right")
+    return fig
+
+
+def density_grid(model, x_lim=X_LIM, y_lim=Y_LIM, nx: int = 200, ny: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x grid (nx,), y grid (ny,), and the model's p(y | x) as (ny, nx)."""
+    dev = next(model.parameters()).device
+    xs = torch.linspace(*x_lim, nx)
+    ys = torch.linspace(*y_lim, ny)
+    with torch.no_grad():
+        dens = model.density(xs.to(dev), ys.to(dev)).cpu()
+    return xs.numpy(), ys.numpy(), dens.T.numpy()
+
+
+def true_density_grid(x_lim=X_LIM, y_lim=Y_LIM, nx: int = 200, ny: int = 200):
+    """Like `density_grid`, for the exact p(y | x) of the data set."""
+    xs = torch.linspace(*x_lim, nx, dtype=torch.float64)
+    ys = torch.linspace(*y_lim, ny, dtype=torch.float64)
+    return xs.numpy(), ys.numpy(), true_conditional_density(xs, ys).T.numpy()
+
+
+def _density_panel(ax, xs, ys, dens, title, vmax):
+    im = ax.imshow(dens, origin="lower", aspect="auto", extent=(xs[0], xs[-1], ys[0], ys[-1]),
+                   cmap=CMAP, vmin=0, vmax=vmax, interpolation="nearest")
+    ax.set(xlabel="x", ylabel="y", title=title)
+    ax.grid(False)
+    return im
+
+
+@styled
+def plot_true_density(*, n: int = 200, title: str = "The exact p(y | x) of the data set") -> Figure:
+    """Heat map of the true conditional density, one column per x."""
+    xs, ys, true = true_density_grid(nx=n, ny=n)
+    fig, ax = plt.subplots(layout="constrained")
+    vmax = float(np.quantile(true, 0.995))
+    im = _density_panel(ax, xs, ys, true, title, vmax)
+    fig.colorbar(im, ax=ax, label="p(y | x)")
+    return fig
+
+
+@styled
+def plot_density_comparison(model, *, n: int = 200, title: str = "Learned and true p(y | x)") -> Figure:
+    """The model's p(y | x) beside the exact one, on one colour scale."""
+    xs, ys, learned = density_grid(model, nx=n, ny=n)
+    _, _, true = true_density_grid(nx=n, ny=n)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True, layout="constrained")
+    vmax = float(np.quantile(true, 0.995))
+    _density_panel(axes[0], xs, ys, learned, "MDN", vmax)
+    im = _density_panel(axes[1], xs, ys, true, "exact", vmax)
+    axes[1].set_ylabel("")
+    fig.colorbar(im, ax=axes, label="p(y | x)", shrink=0.9)
+    fig.suptitle(title)
+    return fig
+
+
+@styled
+def plot_slices(model, xs: Sequence[float] = (-8.0, 0.0, 5.0), *, n: int = 400,
+                title: str = "p(y | x) at a few x") -> Figure:
+    """The learned and the exact conditional density at a few x, one panel each."""
+    ys = torch.linspace(Y_LOW - 2, Y_HIGH + 2, n)
+    x_t = torch.tensor(list(xs), dtype=torch.float32)
+    dev = next(model.parameters()).device
+    with torch.no_grad():
+        learned = model.density(x_t.to(dev), ys.to(dev)).cpu().numpy()
+    true = true_conditional_density(x_t.double(), ys.double()).numpy()
+    fig, axes = plt.subplots(1, len(xs), figsize=(3.6 * len(xs), 3.2), sharey=True, layout="constrained")
+    for ax, xv, l_row, t_row in zip(np.atleast_1d(axes), xs, learned, true):
+        ax.plot(ys, t_row, color=COLORS["truth"], lw=1.2, ls="--", label="exact")
+        ax.plot(ys, l_row, color=COLORS["model"], lw=1.5, label="MDN")
+        ax.set(xlabel="y", title=f"x = {xv:g}")
+    np.atleast_1d(axes)[0].set_ylabel("p(y | x)")
+    np.atleast_1d(axes)[0].legend(loc="upper left")
+    fig.suptitle(title)
+    return fig
+
+
+# --- SLOGAN figures ---
+# The GAN half: the critic's heat map, the three density panels of the original
+# notebook, and the training history. Same conventions as above: tensors in,
+# a Figure out, no training and no global state.
+
+def critic_grid(critic, xlim=X_LIM, ylim=Y_LIM, n: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The critic on an n × n grid: x grid (n,), y grid (n,), and f as (n, n),
+    row i at y[i], column j at x[j] (ready for ``imshow(origin="lower")``)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an int >= 2, got {n!r}")
+    for name, lim in (("xlim", xlim), ("ylim", ylim)):
+        if len(lim) != 2 or not (np.isfinite(lim).all() and lim[0] < lim[1]):
+            raise ValueError(f"{name} must be (low, high) with low < high, got {tuple(lim)!r}")
+    w = next(critic.parameters())
+    xs = torch.linspace(float(xlim[0]), float(xlim[1]), n, dtype=w.dtype)
+    ys = torch.linspace(float(ylim[0]), float(ylim[1]), n, dtype=w.dtype)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1).to(w.device)
+    with torch.no_grad():
+        f = critic(pts).reshape(n, n).float().cpu()
+    return xs.float().numpy(), ys.float().numpy(), f.numpy()
+
+
+def _first_points(fake, max_points: int) -> np.ndarray:
+    """The first max_points rows of (m, 2) points, as numpy (generated points are iid)."""
+    pts = _np(fake)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError(f"fake must have shape (m, 2), got {tuple(pts.shape)}")
+    return pts[:max_points]
+
+
+@styled
+def plot_critic(critic, x, y, *, fake=None, n: int = 100, ax=None,
+                title: str = "The critic f: low where it sees data, high where it sees fakes") -> Figure:
+    """Heat map of the critic f(x, y) on the original notebook's extent
+    (x in [-20, 20], y in [-15, 15]), with the data x, y (n,) on top and
+    optionally generated points fake (m, 2)."""
+    xs, ys, f = critic_grid(critic, X_LIM, Y_LIM, n)
+    fig, ax = _axes(ax, figsize=(7.2, 4.8))
+    im = ax.imshow(f, origin="lower", extent=(*X_LIM, *Y_LIM), cmap=CRITIC_CMAP, aspect="auto",
+                   interpolation="bilinear")
+    ax.scatter(_np(x), _np(y), s=2, color=COLORS["data"], alpha=0.8, linewidths=0, label="data")
+    if fake is not None:
+        pts = _first_points(fake, 3000)
+        ax.scatter(pts[:, 0], pts[:, 1], s=2, color=COLORS["model"], alpha=0.6, linewidths=0, label="generated")
+    fig.colorbar(im, ax=ax, label="critic f(x, y)")
+    ax.set(xlabel="x", ylabel="y", title=title, xlim=X_LIM, ylim=Y_LIM)
+    ax.grid(False)
+    ax.legend(loc="upper left", markerscale=4, frameon=True)
+    return fig
+
+
+@styled
+def plot_gan_densities(fake, x, y, *, max_points: int = 3000, levels: int = 10, thresh: float = 0.05,
+                       bw_adjust: float = 0.35, gridsize: int = 100,
+                       title: str = "SLOGAN: generated and data densities") -> Figure:
+    """The original notebook's three panels: a KDE of the generated points
+    fake (m, 2), a KDE of the data x, y (n,), and both as points.
+
+    Each KDE uses the first `max_points` points (iid draws, so a fair
+    subsample) on a `gridsize` grid, seaborn's filled contours with `levels`
+    iso-proportion levels above `thresh`, and bandwidth Scott × `bw_adjust`.
+    """
+    import seaborn as sns
+
+    pts = _first_points(fake, max_points)
+    xd, yd = _np(x)[:max_points], _np(y)[:max_points]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), sharex=True, sharey=True, layout="constrained")
+    kde = dict(fill=True, levels=levels, thresh=thresh, bw_adjust=bw_adjust, gridsize=gridsize)
+    sns.kdeplot(x=pts[:, 0], y=pts[:, 1], color=COLORS["model"], ax=axes[0], **kde)
+    sns.kdeplot(x=xd, y=yd, color=COLORS["data"], ax=axes[1], **kde)
+    axes[2].scatter(xd, yd, s=2, color=COLORS["data"], alpha=0.6, linewidths=0, label="data")
+    axes[2].scatter(pts[:, 0], pts[:, 1], s=3, color=COLORS["model"], alpha=0.4, linewidths=0, label="generated")
+    axes[2].legend(loc="upper left", markerscale=4)
+    for ax, t in zip(axes, ("Generated density", "Data density", "Data and generated points")):
+        ax.set(xlabel="x", ylabel="y", title=t, xlim=X_LIM, ylim=Y_LIM)
+    fig.suptitle(title)
+    return fig
+
+
+@styled
+def plot_slogan_history(history, *, noise_floor: tuple[float, float] | None = None,
+                        title: str = "Training the SLOGAN") -> Figure:
+    """Left: the energy distance to the data at each evaluation (with the noise
+    floor's mean + 2 sd as a line, if given). Right: the critic's mean Lipschitz
+    ratio over real×fake pairs per generator step."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.0), layout="constrained")
+    e = np.asarray(history.energy, dtype=float)
+    steps = np.asarray(history.eval_step)
+    axes[0].plot(steps, np.clip(e, 1e-5, None), color=COLORS["model"], marker="o", ms=3, lw=1.5,
+                 label="energy distance")
+    if noise_floor is not None:
+        axes[0].axhline(max(noise_floor[0] + 2 * noise_floor[1], 1e-5), color=COLORS["truth"], ls="--", lw=1,
+                        label="noise floor (mean + 2 sd)")
+    axes[0].set_yscale("log")
+    axes[0].set(xlabel="generator step", ylabel="energy distance", title="Distance to the data (lower is better)")
+    axes[0].legend(loc="upper right")
+    lip = np.asarray(history.lip_mean, dtype=float)
+    axes[1].plot(np.arange(1, len(lip) + 1), lip, color=COLORS["val"], lw=0.8, label="mean |Δf| / ‖r − g‖")
+    axes[1].axhline(1.0, color=COLORS["truth"], ls="--", lw=1, label="Lipschitz bound 1")
+    axes[1].set(xlabel="generator step", ylabel="ratio", title="Critic's Lipschitz ratio")
+    axes[1].legend(loc="upper right")
+    fig.suptitle(title)
+    return fig

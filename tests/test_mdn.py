@@ -1,0 +1,244 @@
+"""The mixture head and the MDN, checked against torch.distributions and
+closed-form moments."""
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mdn_helpers.mdn import (
+    MDN,
+    GaussianMixture1d,
+    MDNEnsemble,
+    MixtureParams,
+    mixture_moments,
+    mixture_nll,
+)
+
+
+def head_with_raw(raw: torch.Tensor, n_in: int = 1, eps: float = 0.0) -> tuple[GaussianMixture1d, torch.Tensor]:
+    """A head whose raw outputs equal `raw` (batch, 3k) for h = identity rows."""
+    batch, three_k = raw.shape
+    head = GaussianMixture1d(batch, three_k // 3, eps=eps)
+    with torch.no_grad():
+        head.lin.weight.copy_(raw.T)
+        head.lin.bias.zero_()
+    return head, torch.eye(batch)
+
+
+def oracle_nll(pi, mu, sigma, y, log_pi=None):
+    """−log p(y) by torch.distributions in float64; from log π where given
+    (π in float32 underflows to 0 for logit gaps beyond ~100)."""
+    cat = (torch.distributions.Categorical(logits=log_pi.double()) if log_pi is not None
+           else torch.distributions.Categorical(probs=pi.double()))
+    d = torch.distributions.MixtureSameFamily(cat,
+                                              torch.distributions.Normal(mu.double(), sigma.double()))
+    return -d.log_prob(y.double())
+
+
+def test_nll_matches_torch_distributions_random():
+    torch.manual_seed(0)
+    head = GaussianMixture1d(4, 6)
+    h = torch.randn(64, 4)
+    y = torch.randn(64) * 3
+    pi, mu, sigma = head.params(h)
+    torch.testing.assert_close(head.nll(h, y).double(), oracle_nll(pi, mu, sigma, y), atol=1e-5, rtol=1e-5)
+    d = head.distribution(h)
+    torch.testing.assert_close(head.nll(h, y), -d.log_prob(y), atol=1e-5, rtol=1e-5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    k=st.integers(1, 8),
+    logit_scale=st.sampled_from([0.1, 1.0, 10.0, 50.0]),
+    log_sigma_shift=st.floats(-4.0, 4.0),
+    y_scale=st.sampled_from([0.5, 5.0, 50.0]),
+    pi_bias=st.floats(0.0, 5.0),
+    std_bias=st.floats(-3.0, 3.0),
+    seed=st.integers(0, 2**16),
+)
+def test_nll_matches_mixture_same_family_property(k, logit_scale, log_sigma_shift, y_scale, pi_bias, std_bias, seed):
+    g = torch.Generator().manual_seed(seed)
+    raw = torch.randn(8, 3 * k, generator=g)
+    raw[:, :k] *= logit_scale
+    raw[:, 2 * k:] = raw[:, 2 * k:] * 0.5 + log_sigma_shift
+    head, h = head_with_raw(raw)
+    y = torch.randn(8, generator=g) * y_scale
+    pi, mu, sigma = head.params(h, pi_bias, std_bias)
+    log_pi = head.log_params(h, pi_bias, std_bias).log_pi
+    ours = head.nll(h, y, pi_bias, std_bias).double()
+    ref = oracle_nll(pi, mu, sigma, y, log_pi=log_pi)
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_pi_bias_and_std_bias_follow_graves():
+    torch.manual_seed(1)
+    head = GaussianMixture1d(3, 5)
+    h = torch.randn(10, 3)
+    pi0, mu0, s0 = head.params(h)
+    logits = head.lin(h)[:, :5]
+    pi2, mu2, s2 = head.params(h, pi_bias=2.0, std_bias=1.5)
+    torch.testing.assert_close(pi2, torch.softmax(3.0 * logits, -1))
+    torch.testing.assert_close(s2, s0 * math.exp(-1.5))
+    torch.testing.assert_close(mu2, mu0)
+    # pi_bias → ∞: the largest weight grows monotonically to 1 (one-hot)
+    logits = torch.tensor([[0.3, 1.5, -2.0, 1.0], [2.0, 0.0, 0.5, 1.9]])
+    head2, h2 = head_with_raw(torch.cat([logits, torch.zeros(2, 8)], 1))
+    top = [head2.params(h2, pi_bias=b)[0].max(-1).values for b in (0.0, 1.0, 5.0, 20.0, 200.0)]
+    assert all(bool((a < b).all()) for a, b in zip(top[:-2], top[1:-1]))
+    torch.testing.assert_close(head2.params(h2, pi_bias=200.0)[0],
+                               torch.nn.functional.one_hot(logits.argmax(-1), 4).float())
+    # pi_bias = -1: equal weights
+    torch.testing.assert_close(head.params(h, pi_bias=-1.0)[0], torch.full((10, 5), 0.2))
+
+
+def test_eps_floors_sigma():
+    raw = torch.tensor([[0.0, 0.0, -9.0]])  # k = 1, log sigma = -9 (bounded: ~ -8.95)
+    head, h = head_with_raw(raw, eps=0.1)
+    with torch.no_grad():
+        _, _, sigma = head.params(h)
+    assert sigma.item() == pytest.approx(math.exp(10 * math.tanh(-0.9)) + 0.1, rel=1e-5)
+    y = torch.tensor([0.3])
+    torch.testing.assert_close(head.nll(h, y).double(), oracle_nll(*head.params(h), y), atol=1e-5, rtol=1e-5)
+
+
+def test_sample_moments_match_mixture():
+    p = MixtureParams(torch.log_softmax(torch.tensor([[0.0, 1.0, -1.0]]), -1),
+                      torch.tensor([[-4.0, 1.0, 6.0]]), torch.log(torch.tensor([[0.5, 1.0, 2.0]])))
+    n = 200_000
+    big = MixtureParams(*(t.expand(n, 3) for t in p))
+    from mdn_helpers.mdn import mixture_sample
+
+    s = mixture_sample(big, torch.Generator().manual_seed(0)).double()
+    mean, var = mixture_moments(p)
+    se_mean = math.sqrt(float(var) / n)
+    assert abs(float(s.mean()) - float(mean)) < 5 * se_mean
+    assert float(s.var()) == pytest.approx(float(var), rel=0.02)
+    # and against torch.distributions' own moments
+    d = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(logits=p.log_pi),
+                                              torch.distributions.Normal(p.mu, p.log_sigma.exp()))
+    torch.testing.assert_close(mean, d.mean)
+    torch.testing.assert_close(var, d.variance)
+
+
+def test_sample_respects_bias_and_generator():
+    torch.manual_seed(2)
+    model = MDN(n_hidden=8, n_components=4)
+    x = torch.zeros(5000)
+    a = model.sample(x, generator=torch.Generator().manual_seed(1))
+    b = model.sample(x, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b)
+    with torch.no_grad():
+        pi, mu, sigma = model.params(x[:1])
+    # std_bias = 10: every sample sits on one of the component means
+    s = model.sample(x, std_bias=10.0)
+    gap = (s[:, None] - mu).abs().min(-1).values
+    assert float(gap.max()) < 1e-3 * float(sigma.max())
+    # ... and with a huge pi_bias, on the heaviest component's mean
+    s = model.sample(x, pi_bias=1e4, std_bias=10.0)
+    torch.testing.assert_close(s, mu[0, pi.argmax()].expand(5000), atol=1e-3, rtol=0)
+
+
+def test_extreme_values_give_finite_nll_and_gradients():
+    k = 4
+    raw = torch.tensor([[50.0, -50.0, 0.0, 3.0, 0.0, 1.0, -2.0, 5.0, -50.0, 50.0, 0.0, -3.0]])
+    raw = raw.repeat(3, 1)
+    head, h = head_with_raw(raw)
+    for std_bias in (-20.0, 0.0, 20.0):
+        for y in (torch.tensor([1e4, -1e4, 0.5]), torch.tensor([0.0, 3.0, 5.0])):
+            head.zero_grad()
+            loss = head.nll(h, y, pi_bias=5.0, std_bias=std_bias)
+            assert torch.isfinite(loss).all(), (std_bias, y, loss)
+            loss.sum().backward()
+            assert all(torch.isfinite(p.grad).all() for p in head.parameters()), std_bias
+    # the MDN end to end, y far outside the data
+    model = MDN(n_hidden=8, n_components=k)
+    loss = model.nll(torch.tensor([0.0, 100.0]), torch.tensor([1e5, -1e5])).sum()
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_mdn_scaling_is_inside_the_model():
+    torch.manual_seed(3)
+    a = MDN(n_hidden=8, n_components=3)
+    b = MDN(n_hidden=8, n_components=3, x_loc=1.0, x_scale=7.0, y_loc=-2.0, y_scale=6.0)
+    b.load_state_dict({**a.state_dict(), **{k: v for k, v in b.state_dict().items() if k.endswith(("loc", "scale"))}})
+    x = torch.linspace(-10, 10, 7)
+    y = torch.linspace(-5, 5, 7)
+    # b(x, y) is a(x', y') of the standardised values, with the Jacobian of y's scaling
+    torch.testing.assert_close(b.nll(x, y), a.nll((x - 1) / 7, (y + 2) / 6) + math.log(6.0))
+    pi, mu, sigma = b.params(x)
+    pa, ma, sa = a.params((x - 1) / 7)
+    torch.testing.assert_close(mu, ma * 6 - 2)
+    torch.testing.assert_close(sigma, sa * 6)
+    torch.testing.assert_close(b.nll(x, y), -b.distribution(x).log_prob(y), atol=1e-5, rtol=1e-5)
+
+
+def test_mdn_accepts_both_x_shapes_and_density_integrates():
+    torch.manual_seed(4)
+    m = MDN(n_hidden=8, n_components=3, y_scale=3.0)
+    x = torch.randn(6)
+    torch.testing.assert_close(m.nll(x, x), m.nll(x[:, None], x))
+    ys = torch.linspace(-40, 40, 8001)
+    dens = m.density(x, ys)
+    assert dens.shape == (6, 8001)
+    torch.testing.assert_close(torch.trapezoid(dens, ys, dim=1), torch.ones(6), atol=1e-4, rtol=0)
+
+
+def test_ensemble_is_the_average_mixture():
+    torch.manual_seed(5)
+    members = [MDN(n_hidden=8, n_components=3), MDN(n_hidden=8, n_components=2, y_loc=1.0)]
+    ens = MDNEnsemble(members)
+    assert ens.n_components == 5
+    x, y = torch.randn(9), torch.randn(9)
+    p_avg = 0.5 * (torch.exp(-members[0].nll(x, y)) + torch.exp(-members[1].nll(x, y)))
+    torch.testing.assert_close(ens.nll(x, y), -torch.log(p_avg))
+    pi, _, _ = ens.params(x)
+    torch.testing.assert_close(pi.sum(-1), torch.ones(9))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_components=0), "n_components"),
+    (dict(n_hidden=0), "n_hidden"),
+    (dict(n_layers=0), "n_layers"),
+    (dict(eps=-0.1), "eps"),
+    (dict(activation="gelu"), "activation"),
+    (dict(y_scale=0.0), "y_scale"),
+])
+def test_bad_constructor_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MDN(**kwargs)
+
+
+def test_bad_head_arguments():
+    with pytest.raises(ValueError, match="n_components"):
+        GaussianMixture1d(3, 0)
+    with pytest.raises(ValueError, match="eps"):
+        GaussianMixture1d(3, 2, eps=-1e-3)
+    with pytest.raises(TypeError, match="n_in"):
+        GaussianMixture1d(2.0, 2)
+    head = GaussianMixture1d(3, 2)
+    with pytest.raises(ValueError, match=r"h must have shape \(batch, 3\)"):
+        head.params(torch.zeros(4, 2))
+
+
+def test_bad_inputs_to_the_model():
+    m = MDN(n_hidden=4, n_components=2)
+    with pytest.raises(ValueError, match="x must be finite"):
+        m.nll(torch.tensor([0.0, float("nan")]), torch.zeros(2))
+    with pytest.raises(ValueError, match="y must be finite"):
+        m.nll(torch.zeros(2), torch.tensor([float("inf"), 0.0]))
+    with pytest.raises(ValueError, match="one value per row"):
+        m.nll(torch.zeros(3), torch.zeros(2))
+    with pytest.raises(ValueError, match="x must have shape"):
+        m.nll(torch.zeros(3, 2), torch.zeros(3))
+    with pytest.raises(ValueError, match="y must be 1-d"):
+        m.nll(torch.zeros(3), torch.zeros(3, 1))
+    with pytest.raises(ValueError, match="pi_bias"):
+        m.sample(torch.zeros(3), pi_bias=-2.0)
+    with pytest.raises(ValueError, match="std_bias"):
+        m.sample(torch.zeros(3), std_bias=float("nan"))
+    with pytest.raises(TypeError, match="x must"):
+        m.nll("abc", torch.zeros(3))
