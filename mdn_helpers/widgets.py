@@ -1,0 +1,143 @@
+"""The pi_bias / std_bias explorer: two sliders redrawing MDN samples live.
+
+The expensive part (the network's forward pass, the random numbers) is done
+once; a slider move only re-applies Graves' biases to the cached mixture
+parameters, re-picks components with the *same* uniform and normal draws
+(common random numbers, so points glide instead of jumping), updates the
+existing artists and re-renders one figure.
+"""
+from __future__ import annotations
+
+import time
+
+import matplotlib
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+
+from ._checks import check_positive_int
+from .mdn import MixtureParams, apply_bias, check_bias
+from .plots import COLORS, STYLE, X_LIM, Y_LIM, _np
+
+PI_BIAS_RANGE = (0.0, 5.0)
+STD_BIAS_RANGE = (0.0, 10.0)
+
+
+class BiasExplorer:
+    """Cached state for redrawing biased samples of `model` at x (n,).
+
+    `update(pi_bias, std_bias)` redraws the figure `self.fig` in place and
+    returns the samples (n,). `data=(x, y)` draws the training data beneath.
+    """
+
+    def __init__(self, model, x=None, *, data=None, n: int = 2000, n_means: int = 150, seed: int = 0,
+                 figsize=(7.5, 4.8)):
+        check_positive_int("n", n)
+        check_positive_int("n_means", n_means)
+        gen = torch.Generator().manual_seed(seed)
+        if x is None:
+            x = torch.rand(n, generator=gen) * (X_LIM[1] - X_LIM[0] - 10) + X_LIM[0] + 5
+        dev = next(model.parameters()).device
+        x = torch.as_tensor(x, dtype=torch.float32)
+        with torch.no_grad():
+            self._raw = self._unbiased(model, x.to(dev))
+            self._x_means = torch.linspace(X_LIM[0] + 5, X_LIM[1] - 5, n_means)
+            self._raw_means = self._unbiased(model, self._x_means.to(dev))
+        k = self._raw.mu.shape[-1]
+        u = torch.rand(x.shape[0], k, generator=gen).clamp_min(torch.finfo(torch.float32).tiny)
+        self._gumbel = -torch.log(-torch.log(u))
+        self._eps = torch.randn(x.shape[0], generator=gen)
+        self.x = x
+        self.pi_bias, self.std_bias = 0.0, 0.0
+        with matplotlib.rc_context(STYLE):
+            # A Figure outside pyplot: the inline backend never shows it on its own.
+            self.fig = Figure(figsize=figsize, layout="constrained")
+            FigureCanvasAgg(self.fig)
+            self.ax = self.fig.subplots()
+            if data is not None:
+                self.ax.scatter(_np(data[0]), _np(data[1]), s=3, color=COLORS["data"], alpha=0.3,
+                                linewidths=0, label="data")
+            xm = self._x_means[:, None].expand(-1, k).reshape(-1).numpy()
+            self._means = self.ax.scatter(xm, self._raw_means.mu.reshape(-1).numpy(), s=6, marker="s",
+                                          linewidths=0, color=COLORS["means"], zorder=3,
+                                          label="component means μₖ(x), opacity ∝ √πₖ")
+            self._samples = self.ax.scatter(x.numpy(), np.zeros(x.shape[0]), s=4, color=COLORS["model"],
+                                            linewidths=0, alpha=0.8, label="samples")
+            self.ax.set(xlabel="x", ylabel="y", xlim=X_LIM, ylim=Y_LIM)
+            self.ax.legend(loc="upper left", markerscale=2.5)
+        self._means_rgba = np.array(to_rgba(COLORS["means"]))
+        self.update(0.0, 0.0)
+
+    @staticmethod
+    def _unbiased(model, x: torch.Tensor) -> MixtureParams:
+        """Logits (not yet log-softmaxed), μ and log σ in data units, on the CPU."""
+        p = model.log_params(x)  # log π = logits − logsumexp: a valid logit vector itself
+        return MixtureParams(*(t.detach().cpu() for t in p))
+
+    def samples(self, pi_bias: float, std_bias: float) -> torch.Tensor:
+        """Biased samples at self.x with the cached noise: (n,)."""
+        pi_bias, std_bias = check_bias(pi_bias, std_bias)
+        log_pi, log_sigma = apply_bias(self._raw.log_pi, self._raw.log_sigma, pi_bias, std_bias)
+        k = torch.argmax(log_pi + self._gumbel, dim=-1, keepdim=True)
+        mu = self._raw.mu.gather(-1, k).squeeze(-1)
+        sigma = log_sigma.gather(-1, k).squeeze(-1).exp()
+        return mu + sigma * self._eps
+
+    def update(self, pi_bias: float, std_bias: float) -> torch.Tensor:
+        """Redraw for new biases; returns the samples (n,)."""
+        y = self.samples(pi_bias, std_bias)
+        self.pi_bias, self.std_bias = float(pi_bias), float(std_bias)
+        self._samples.set_offsets(np.column_stack([self.x.numpy(), y.numpy()]))
+        log_pi_m, _ = apply_bias(self._raw_means.log_pi, self._raw_means.log_sigma, self.pi_bias, 0.0)
+        rgba = np.tile(self._means_rgba, (log_pi_m.numel(), 1))
+        rgba[:, 3] = np.clip(log_pi_m.exp().reshape(-1).numpy(), 0.0, 1.0) ** 0.5
+        self._means.set_facecolors(rgba)
+        self.ax.set_title(f"MDN samples with pi_bias = {self.pi_bias:.2f}, std_bias = {self.std_bias:.2f}")
+        return y
+
+    def time_redraw(self, values, repeats: int = 1) -> list[float]:
+        """Seconds per (update + full render with the Agg canvas) for each (pi_bias, std_bias)."""
+        times = []
+        for _ in range(repeats):
+            for pb, sb in values:
+                t0 = time.perf_counter()
+                self.update(pb, sb)
+                self.fig.canvas.draw()
+                self.fig.canvas.buffer_rgba()
+                times.append(time.perf_counter() - t0)
+        return times
+
+
+def bias_explorer(model, x=None, *, data=None, n: int = 2000, seed: int = 0):
+    """An ipywidgets box: `pi_bias` (0…5) and `std_bias` (0…10) sliders over a live figure.
+
+    Returns the VBox; its `.explorer` attribute is the `BiasExplorer` behind it.
+    The figure is rendered as a PNG into an Output widget on each change.
+    """
+    import ipywidgets as W
+    from IPython.display import display
+
+    ex = BiasExplorer(model, x, data=data, n=n, seed=seed)
+    pi = W.FloatSlider(value=0.0, min=PI_BIAS_RANGE[0], max=PI_BIAS_RANGE[1], step=0.1, description="pi_bias",
+                       continuous_update=True, readout_format=".1f")
+    sd = W.FloatSlider(value=0.0, min=STD_BIAS_RANGE[0], max=STD_BIAS_RANGE[1], step=0.1, description="std_bias",
+                       continuous_update=True, readout_format=".1f")
+    pi.add_class("mdn-pi-bias")
+    sd.add_class("mdn-std-bias")
+    out = W.Output()
+    out.add_class("mdn-bias-figure")
+
+    def redraw(_=None):
+        ex.update(pi.value, sd.value)
+        with out:
+            out.clear_output(wait=True)
+            display(ex.fig)
+
+    pi.observe(redraw, names="value")
+    sd.observe(redraw, names="value")
+    redraw()
+    box = W.VBox([W.HBox([pi, sd]), out])
+    box.explorer = ex
+    return box
