@@ -168,6 +168,13 @@ def true_conditional_density(x: Tensor, y: Tensor, n_grid: int = 4001) -> Tensor
     return torch.where(inside[None, :], log_p.exp(), torch.zeros_like(log_p))
 
 
+def true_conditional_mean(x: Tensor, n_grid: int = 4001) -> Tensor:
+    """E[y | x], the best a least-squares regression can do: x (m,) → (m,), float64."""
+    yg = _y_grid(n_grid)
+    dens = true_conditional_density(x, yg, n_grid)
+    return torch.trapezoid(dens * yg, yg, dim=1)
+
+
 def bayes_nll(n_grid: int = 2001, n_x: int = 1601, x_pad: float = 8.0) -> float:
     """Expected held-out NLL (nats) of the Bayes-optimal model p(y | x).
 

@@ -316,3 +316,28 @@ class MDNEnsemble(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         return self.nll(x, y).mean()
+
+
+class MeanRegressor(nn.Module):
+    """The baseline an MDN replaces: an MLP trained by least squares, which
+    predicts one number per x, the conditional mean E[y | x]. x (batch,) → (batch,)."""
+
+    def __init__(self, n_hidden: int = 64, n_layers: int = 2, *, x_loc: float = 0.0, x_scale: float = 1.0,
+                 y_loc: float = 0.0, y_scale: float = 1.0):
+        super().__init__()
+        n_hidden = check_positive_int("n_hidden", n_hidden)
+        n_layers = check_positive_int("n_layers", n_layers)
+        self.config = dict(n_hidden=n_hidden, n_layers=n_layers, x_loc=x_loc, x_scale=x_scale,
+                           y_loc=y_loc, y_scale=y_scale)
+        layers: list[nn.Module] = []
+        width = 1
+        for _ in range(n_layers):
+            layers += [nn.Linear(width, n_hidden), nn.Tanh()]
+            width = n_hidden
+        self.net = nn.Sequential(*layers, nn.Linear(width, 1))
+        for name, v in (("x_loc", x_loc), ("x_scale", x_scale), ("y_loc", y_loc), ("y_scale", y_scale)):
+            self.register_buffer(name, torch.tensor(check_real(name, v)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = check_finite_1d("x", x)
+        return self.net(((x - self.x_loc) / self.x_scale).unsqueeze(-1)).squeeze(-1) * self.y_scale + self.y_loc

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from ._checks import check_nonneg_int, check_positive_int, check_real, resolve_device
 from .data import check_pair, sample_inverted_sine
-from .mdn import MDN, MDNEnsemble
+from .mdn import MDN, MDNEnsemble, MeanRegressor
 
 
 DEFAULT_X_JITTER = 0.25
@@ -364,6 +364,38 @@ def fit_mdn_ensemble(
                     y_jitter=y_jitter, gen=gen, val=val, eval_every=eval_every, patience=None,
                     progress=progress, desc=f"MDN ensemble ×{n_members}", callback=callback)
     return ens.eval(), hist
+
+
+def fit_mean_regression(
+    x: Tensor,
+    y: Tensor,
+    *,
+    seed: int = 0,
+    steps: int = 1000,
+    lr: float = 5e-3,
+    n_hidden: int = 32,
+    num_threads: int | None = 1,
+) -> tuple[MeanRegressor, list[float]]:
+    """Least-squares regression of y on x (full batch, Adam, cosine decay):
+    the model and its per-step mean squared error."""
+    x, y = check_pair(x, y)
+    check_nonneg_int("steps", steps)
+    check_nonneg_int("seed", seed)
+    check_real("lr", lr, minimum=0.0, strict=True)
+    with seeded_init(seed, torch.device("cpu")):
+        model = MeanRegressor(n_hidden, **_standardisation(x, y))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
+    losses = []
+    with torch_threads(num_threads):
+        for _ in range(steps):
+            loss = torch.mean((model(x) - y) ** 2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+    return model.eval(), losses
 
 
 @torch.no_grad()

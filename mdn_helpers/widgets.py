@@ -53,7 +53,7 @@ class BiasExplorer:
         self.pi_bias, self.std_bias = 0.0, 0.0
         with matplotlib.rc_context(STYLE):
             # A Figure outside pyplot: the inline backend never shows it on its own.
-            self.fig = Figure(figsize=figsize, layout="constrained")
+            self.fig = Figure(figsize=figsize, dpi=80, layout="constrained")
             FigureCanvasAgg(self.fig)
             self.ax = self.fig.subplots()
             if data is not None:

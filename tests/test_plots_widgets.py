@@ -1,0 +1,144 @@
+"""Figures have titles, labels and legends; the bias explorer redraws what the
+model would sample; the baseline regressor learns the conditional mean."""
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, stats
+
+from mdn_helpers import plots
+from mdn_helpers.data import seeded_sample, true_conditional_mean
+from mdn_helpers.mdn import MDN
+from mdn_helpers.train import fit_mdn, fit_mean_regression
+from mdn_helpers.widgets import BiasExplorer, bias_explorer
+
+
+@pytest.fixture(scope="module")
+def trained():
+    x, y = seeded_sample(300, 0)
+    model, hist = fit_mdn(x, y, steps=150, progress=False, x_val=x[:100], y_val=y[:100], eval_every=50)
+    return x, y, model, hist
+
+
+def _check_axes(fig, legend=True):
+    axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert fig._suptitle is not None or all(ax.get_title() for ax in axes)
+    for ax in axes:
+        assert ax.get_xlabel() or ax.get_ylabel() or ax in axes[1:]
+    if legend:
+        assert any(ax.get_legend() is not None for ax in axes)
+
+
+def test_every_mdn_figure_is_labelled(trained):
+    import matplotlib.pyplot as plt
+
+    x, y, model, hist = trained
+    figs = [
+        (plots.plot_data(x, y), True),
+        (plots.plot_samples(x, y, x, model.sample(x), x_biased=x, y_biased=model.sample(x, std_bias=5)), True),
+        (plots.plot_loss(hist, bayes=1.288, reference={"seed": 1.51}), True),
+        (plots.plot_density_comparison(model, n=40), False),
+        (plots.plot_true_density(n=40), False),
+        (plots.plot_slices(model, n=50), True),
+        (plots.plot_bias_grid(model, pi_biases=(0, 2), std_biases=(0, 1), data=(x, y), n=100), True),
+    ]
+    for fig, legend in figs:
+        _check_axes(fig, legend)
+        plt.close(fig)
+    assert len(plt.get_fignums()) == 0
+
+
+def test_density_grid_matches_model(trained):
+    _, _, model, _ = trained
+    xs, ys, dens = plots.density_grid(model, nx=5, ny=7)
+    assert dens.shape == (7, 5)
+    want = torch.exp(-model.nll(torch.full((7,), float(xs[2])), torch.tensor(ys))).detach().numpy()
+    np.testing.assert_allclose(dens[:, 2], want, rtol=1e-5, atol=1e-7)
+
+
+def test_true_conditional_mean_against_quad():
+    xs = torch.tensor([-6.0, 0.0, 3.0])
+    f = lambda t: 7 * math.sin(0.75 * t) + 0.5 * t
+    for xv, got in zip(xs, true_conditional_mean(xs)):
+        num = integrate.quad(lambda t: t * stats.norm.pdf(float(xv) - f(t)), -10.5, 10.5, limit=200)[0]
+        den = integrate.quad(lambda t: stats.norm.pdf(float(xv) - f(t)), -10.5, 10.5, limit=200)[0]
+        assert float(got) == pytest.approx(num / den, abs=1e-4)
+
+
+def test_mean_regression_learns_the_conditional_mean():
+    x, y = seeded_sample(1000, 0)
+    model, losses = fit_mean_regression(x, y, steps=600)
+    assert losses[-1] < 0.8 * losses[0]
+    xs = torch.linspace(-12, 12, 50)
+    with torch.no_grad():
+        err = (model(xs) - true_conditional_mean(xs).float()).abs().mean()
+    assert float(err) < 1.0
+    # and the conditional mean is a poor description: the MSE stays far above
+    # the noise a perfect multi-valued answer would leave
+    assert losses[-1] > 5.0
+
+
+def test_explorer_samples_follow_the_biased_mixture(trained):
+    _, _, model, _ = trained
+    x = torch.zeros(4000)
+    ex = BiasExplorer(model, x, n_means=10)
+    pi, mu, sigma = [t[0].detach() for t in model.params(x[:1], pi_bias=1.5, std_bias=0.5)]
+    s = ex.samples(1.5, 0.5)
+    # the mixture's mean and variance, by the law of total variance
+    mean = float((pi * mu).sum())
+    var = float((pi * (sigma**2 + mu**2)).sum()) - mean**2
+    assert float(s.mean()) == pytest.approx(mean, abs=5 * math.sqrt(var / 4000))
+    assert float(s.var()) == pytest.approx(var, rel=0.1)
+    # std_bias = 10: every sample is a component mean
+    gap = (ex.samples(0.0, 10.0)[:, None] - mu).abs().min(-1).values
+    assert float(gap.max()) < 1e-2
+
+
+def test_explorer_update_changes_the_figure(trained):
+    x, y, model, _ = trained
+    ex = BiasExplorer(model, data=(x, y), n=500)
+    ex.fig.canvas.draw()
+    before = np.asarray(ex.fig.canvas.buffer_rgba()).copy()
+    ex.update(3.0, 2.0)
+    ex.fig.canvas.draw()
+    after = np.asarray(ex.fig.canvas.buffer_rgba())
+    assert (before != after).any()
+    assert "pi_bias = 3.00" in ex.ax.get_title()
+    assert ex.ax.get_xlabel() == "x" and ex.ax.get_legend() is not None
+    assert len(ex.time_redraw([(0.0, 0.0), (1.0, 1.0)])) == 2
+    with pytest.raises(ValueError, match="pi_bias"):
+        ex.update(-3.0, 0.0)
+
+
+def test_bias_explorer_widget_sliders(trained):
+    x, y, model, _ = trained
+    box = bias_explorer(model, data=(x, y), n=300)
+    pi, sd = box.children[0].children
+    assert (pi.description, pi.min, pi.max) == ("pi_bias", 0.0, 5.0)
+    assert (sd.description, sd.min, sd.max) == ("std_bias", 0.0, 10.0)
+    pi.value = 2.5
+    sd.value = 4.0
+    assert (box.explorer.pi_bias, box.explorer.std_bias) == (2.5, 4.0)
+
+
+def test_live_loss_plot_updates_one_display(trained, monkeypatch):
+    import IPython.display as disp
+
+    _, _, _, hist = trained
+    shown = []
+
+    class Handle:
+        def update(self, fig):
+            shown.append(("update", fig))
+
+    monkeypatch.setattr(disp, "display", lambda fig, display_id=None: shown.append(("display", fig)) or Handle())
+    live = plots.LiveLossPlot(bayes=1.288)
+    live(50, hist, None)
+    live(100, hist, None)
+    assert [k for k, _ in shown] == ["display", "update"]
+    assert "step 100" in shown[1][1].axes[0].get_title()
