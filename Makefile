@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 OUT    ?= out
 NBS    := notebooks/01_dataset.ipynb notebooks/02_mdn.ipynb notebooks/03_slogan.ipynb
 
-.PHONY: setup test lab mdn slogan html bench clean
+.PHONY: setup test lab mdn slogan html bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## The tests: unit tests, then the notebooks re-executed by nbval (strict).
-test: $(STAMP)
+## Debian's Chromium for the browser test (Playwright's own download does not
+## work offline); installed when missing and we are root with apt, else the
+## browser test is skipped with its reason.
+chromium:
+	@[ -x /usr/bin/chromium ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "note: /usr/bin/chromium not installed; tests/test_browser.py will be skipped"
+
+## The tests: unit tests, the browser test, then the notebooks re-executed by nbval (strict).
+test: $(STAMP) chromium
 	$(PY) -m pytest tests $(wildcard $(NBS)) --nbval --nbval-current-env \
 		--nbval-sanitize-with notebooks/sanitize.cfg --nbval-cell-timeout=300
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .data import Y_HIGH, Y_LOW, true_conditional_density
+from .data import Y_HIGH, Y_LOW, true_conditional_density, true_conditional_mean
 
 #: One palette for the whole project (colour-blind safe, Okabe–Ito).
 COLORS = {
@@ -34,7 +34,7 @@ Y_LIM = (-15.0, 15.0)
 
 STYLE = {
     "figure.figsize": (6.4, 4.4),
-    "figure.dpi": 80,
+    "figure.dpi": 100,
     "savefig.dpi": 120,
     "axes.titlesize": 12,
     "axes.labelsize": 11,
@@ -190,6 +190,76 @@ def plot_slices(model, xs: Sequence[float] = (-8.0, 0.0, 5.0), *, n: int = 400,
     return fig
 
 
+@styled
+def plot_regression(x, y, model, *, n: int = 400, title: str = "Least squares fits the conditional mean") -> Figure:
+    """The data, a regression net's prediction and the exact E[y | x]."""
+    xs = torch.linspace(*X_LIM, n)
+    dev = next(model.parameters()).device
+    with torch.no_grad():
+        pred = model(xs.to(dev)).cpu()
+    fig, ax = _axes(None)
+    ax.scatter(_np(x), _np(y), s=3, color=COLORS["data"], alpha=0.4, linewidths=0, label="data")
+    ax.plot(xs.numpy(), true_conditional_mean(xs).numpy(), color=COLORS["truth"], ls="--", lw=1.5,
+            label="exact E[y | x]")
+    ax.plot(xs.numpy(), pred.numpy(), color=COLORS["model"], lw=2, label="MSE-trained net")
+    ax.set(xlabel="x", ylabel="y", title=title, xlim=X_LIM, ylim=Y_LIM)
+    ax.legend(loc="upper left", markerscale=3)
+    return fig
+
+
+@styled
+def plot_bias_grid(model, *, pi_biases: Sequence[float] = (0.0, 2.0, 5.0), std_biases: Sequence[float] = (0.0, 1.0, 3.0),
+                   data=None, n: int = 1500, seed: int = 0,
+                   title: str = "Graves' sampling biases: pi_bias (columns), std_bias (rows)") -> Figure:
+    """A static grid of biased samples, for readers without a live kernel."""
+    gen = torch.Generator().manual_seed(seed)
+    xs = torch.rand(n, generator=gen) * 30 - 15
+    dev = next(model.parameters()).device
+    fig, axes = plt.subplots(len(std_biases), len(pi_biases), figsize=(3.3 * len(pi_biases), 2.6 * len(std_biases)),
+                             sharex=True, sharey=True, layout="constrained", squeeze=False)
+    for r, sb in enumerate(std_biases):
+        for c, pb in enumerate(pi_biases):
+            ax = axes[r, c]
+            g = torch.Generator(device=dev).manual_seed(seed + 1)  # same noise in every panel
+            ys = model.sample(xs.to(dev), pi_bias=pb, std_bias=sb, generator=g).cpu()
+            if data is not None:
+                ax.scatter(_np(data[0]), _np(data[1]), s=1.5, color=COLORS["data"], alpha=0.25, linewidths=0,
+                           label="data")
+            ax.scatter(xs.numpy(), ys.numpy(), s=1.5, color=COLORS["model"], linewidths=0, label="samples")
+            ax.set(xlim=X_LIM, ylim=Y_LIM, title=f"pi_bias={pb:g}, std_bias={sb:g}")
+            ax.title.set_fontsize(9)
+            if r == len(std_biases) - 1:
+                ax.set_xlabel("x")
+            if c == 0:
+                ax.set_ylabel("y")
+    axes[0, 0].legend(loc="upper left", markerscale=4, fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+class LiveLossPlot:
+    """A training callback that redraws the loss curve in place in Jupyter.
+
+    ``fit_mdn(..., callback=LiveLossPlot(bayes=...), eval_every=250)``: the
+    figure is shown once and then updated through its display handle, so the
+    cell ends with one figure rather than a wall of them.
+    """
+
+    def __init__(self, *, bayes: float | None = None, reference: dict | None = None, title: str = "Training the MDN"):
+        self.bayes, self.reference, self.title = bayes, reference, title
+        self._handle = None
+
+    def __call__(self, step: int, history, model) -> None:
+        from IPython.display import display
+
+        fig = plot_loss(history, bayes=self.bayes, reference=self.reference, title=f"{self.title} (step {step})")
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+        plt.close(fig)
+
+
 # --- SLOGAN figures ---
 # The GAN half: the critic's heat map, the three density panels of the original
 # notebook, and the training history. Same conventions as above: tensors in,
@@ -273,18 +343,20 @@ def plot_gan_densities(fake, x, y, *, max_points: int = 3000, levels: int = 10, 
 @styled
 def plot_slogan_history(history, *, noise_floor: tuple[float, float] | None = None,
                         title: str = "Training the SLOGAN") -> Figure:
-    """Left: the energy distance to the data at each evaluation (with the noise
-    floor's mean + 2 sd as a line, if given). Right: the critic's mean Lipschitz
-    ratio over real×fake pairs per generator step."""
+    """Left: the energy distance to the data at each evaluation of a
+    SloganHistory, on a symmetric-log scale (the unbiased score dips below 0
+    by noise), with the noise floor's band mean ± 2 sd if given as (mean, sd)
+    for the same number of points. Right: the critic's mean Lipschitz ratio
+    over real×fake pairs per generator step."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.0), layout="constrained")
     e = np.asarray(history.energy, dtype=float)
-    steps = np.asarray(history.eval_step)
-    axes[0].plot(steps, np.clip(e, 1e-5, None), color=COLORS["model"], marker="o", ms=3, lw=1.5,
+    axes[0].plot(np.asarray(history.eval_step), e, color=COLORS["model"], marker="o", ms=3, lw=1.5,
                  label="energy distance")
     if noise_floor is not None:
-        axes[0].axhline(max(noise_floor[0] + 2 * noise_floor[1], 1e-5), color=COLORS["truth"], ls="--", lw=1,
-                        label="noise floor (mean + 2 sd)")
-    axes[0].set_yscale("log")
+        mean, sd = noise_floor
+        axes[0].axhspan(mean - 2 * sd, mean + 2 * sd, color="0.5", alpha=0.25, lw=0, label="noise floor ± 2 sd")
+    axes[0].axhline(0.0, color=COLORS["truth"], lw=0.8)
+    axes[0].set_yscale("symlog", linthresh=1e-2)
     axes[0].set(xlabel="generator step", ylabel="energy distance", title="Distance to the data (lower is better)")
     axes[0].legend(loc="upper right")
     lip = np.asarray(history.lip_mean, dtype=float)

@@ -1,0 +1,89 @@
+"""energy_distance and its noise floor (mdn_helpers/metrics.py)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from mdn_helpers.metrics import energy_distance, energy_noise_floor, joint_sample
+
+
+def _direct(a: np.ndarray, b: np.ndarray) -> float:
+    """The unbiased energy distance by explicit O(n²) loops over pairs."""
+    def mean_dist(u, v, skip_diagonal):
+        total, count = 0.0, 0
+        for i in range(len(u)):
+            for j in range(len(v)):
+                if skip_diagonal and i == j:
+                    continue
+                total += math.dist(u[i], v[j])
+                count += 1
+        return total / count
+    return 2 * mean_dist(a, b, False) - mean_dist(a, a, True) - mean_dist(b, b, True)
+
+
+def test_matches_scipy_in_1d():
+    # scipy.stats.energy_distance is sqrt of the biased form, whose within-sample
+    # means keep the i = j zeros: mean_{ij} = mean_{i≠j} · (n − 1)/n.
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=40), rng.normal(0.7, 1.5, size=25)
+    n, m = len(a), len(b)
+    ours = energy_distance(torch.tensor(a), torch.tensor(b))
+    within_a = np.abs(a[:, None] - a[None, :]).sum() / (n * (n - 1))
+    within_b = np.abs(b[:, None] - b[None, :]).sum() / (m * (m - 1))
+    biased = ours + within_a / n + within_b / m
+    assert biased > 0
+    assert math.sqrt(biased) == pytest.approx(stats.energy_distance(a, b), rel=1e-10)
+    # and the unbiased form is strictly smaller than the biased one
+    assert ours < biased
+
+
+def test_matches_direct_computation_in_2d():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(17, 2)), rng.normal(0.3, 1.2, size=(11, 2))
+    expected = _direct(a, b)
+    assert energy_distance(torch.tensor(a), torch.tensor(b)) == pytest.approx(expected, rel=1e-10)
+    # chunking does not change the sum
+    assert energy_distance(torch.tensor(a), torch.tensor(b), chunk=3) == pytest.approx(expected, rel=1e-10)
+
+
+def test_symmetric():
+    a, b = joint_sample(300, 1), joint_sample(200, 2) + torch.tensor([0.5, 0.0])
+    assert energy_distance(a, b) == pytest.approx(energy_distance(b, a), rel=1e-12)
+
+
+def test_near_zero_for_same_law_and_grows_with_a_shift():
+    a, b = joint_sample(2000, 3), joint_sample(2000, 4)
+    same = energy_distance(a, b)
+    assert abs(same) < 0.03  # the noise floor at 2000 points is ~0.007 (sd), right-skewed
+    shifts = [energy_distance(a, b + torch.tensor([s, 0.0])) for s in (1.0, 2.0, 4.0)]
+    assert shifts[0] > same + 0.03
+    assert shifts[0] < shifts[1] < shifts[2]
+    assert energy_distance(a, b + torch.tensor([0.0, 1.0])) > same + 0.03
+
+
+def test_zero_for_identical_samples_is_not_required_but_is_nonpositive():
+    # With i ≠ j within-sample means, a sample against itself scores
+    # 2·mean_ij − 2·mean_{i≠j} = −2·mean_{i≠j}/n < 0 (the diagonal zeros count once).
+    a = joint_sample(50, 5)
+    assert energy_distance(a, a) < 0
+
+
+def test_noise_floor_is_small_and_is_the_spread_of_same_law_scores():
+    mean, sd = energy_noise_floor(n=3000, repeats=5, seed=7)
+    assert 0 < sd < 0.01
+    assert abs(mean) < 0.01
+    scores = [energy_distance(joint_sample(3000, 7 + 2 * r), joint_sample(3000, 8 + 2 * r)) for r in range(5)]
+    assert mean == pytest.approx(np.mean(scores), rel=1e-9)
+    assert sd == pytest.approx(np.std(scores, ddof=1), rel=1e-9)
+
+
+def test_bad_input_names_the_argument():
+    a = joint_sample(10, 0)
+    with pytest.raises(ValueError, match="b"):
+        energy_distance(a, torch.zeros(10, 3))
+    with pytest.raises(ValueError, match="a"):
+        energy_distance(torch.tensor([[float("nan"), 0.0], [0.0, 0.0]]), a)
+    with pytest.raises(ValueError, match="at least 2"):
+        energy_distance(a[:1], a)
