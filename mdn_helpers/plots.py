@@ -301,7 +301,8 @@ def plot_critic(critic, x, y, *, fake=None, n: int = 100, ax=None,
     fig, ax = _axes(ax, figsize=(7.2, 4.8))
     im = ax.imshow(f, origin="lower", extent=(*X_LIM, *Y_LIM), cmap=CRITIC_CMAP, aspect="auto",
                    interpolation="bilinear")
-    ax.scatter(_np(x), _np(y), s=2, color=COLORS["data"], alpha=0.8, linewidths=0, label="data")
+    # sky blue: visible on both ends of magma, unlike the darker data blue
+    ax.scatter(_np(x), _np(y), s=2, color="#56B4E9", alpha=0.9, linewidths=0, label="data")
     if fake is not None:
         pts = _first_points(fake, 3000)
         ax.scatter(pts[:, 0], pts[:, 1], s=2, color=COLORS["model"], alpha=0.6, linewidths=0, label="generated")
