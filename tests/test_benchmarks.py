@@ -1,0 +1,36 @@
+"""The benchmark harness runs end to end at tiny sizes and prints the JSON it promises.
+
+Plumbing only: `--smoke` trains for a handful of steps, so no figure is checked
+against a goal, and nothing here is timed.
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+NUMBERS = [
+    "bayes_nll", "mdn_seed_best_nll", "mdn_seed_seconds_to_best", "mdn_nll_n1000", "mdn_seconds_n1000",
+    "mdn_speedup_to_seed_best", "mdn_nll_fresh", "mdn_seconds_fresh", "mdn_nll_best", "mdn_seconds_best",
+    "slogan_energy", "slogan_noise", "slogan_seconds", "widget_redraw_ms", "cpu_threads",
+]
+
+
+def test_smoke_run_prints_flat_json_with_the_promised_keys():
+    env = dict(os.environ, MPLBACKEND="Agg")
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--json"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert isinstance(result, dict)
+    for key in NUMBERS:
+        value = result[key]
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), (key, value)
+        assert math.isfinite(value), (key, value)
+    assert isinstance(result["device"], str) and isinstance(result["torch_version"], str)
+    assert all(not isinstance(v, (dict, list)) for v in result.values()), "the JSON object must be flat"
+    assert any("met?" in line for line in lines[:-1]), "the human-readable table comes before the JSON"
