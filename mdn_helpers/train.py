@@ -253,6 +253,17 @@ def _check_recipe(steps, lr, weight_decay, x_jitter, y_jitter, eval_every, patie
     check_nonneg_int("seed", seed)
 
 
+def _setup(x, y, x_val, y_val, *, fresh, batch_size, device, steps, lr, weight_decay, x_jitter, y_jitter,
+           eval_every, patience, seed):
+    """The trainers' shared preamble: checked arguments, data on the device,
+    the model's standardisation and the jitter defaults."""
+    x_jitter, y_jitter = _default_jitter(x_jitter, y_jitter, fresh)
+    _check_recipe(steps, lr, weight_decay, x_jitter, y_jitter, eval_every, patience, seed)
+    dev, x, y, val = _prepare(x, y, fresh=fresh, batch_size=batch_size, device=device, x_val=x_val, y_val=y_val)
+    scaling = _population_standardisation() if fresh else _standardisation(x, y)
+    return dev, x, y, val, scaling, x_jitter, y_jitter
+
+
 def fit_mdn(
     x: Tensor | None = None,
     y: Tensor | None = None,
@@ -284,20 +295,20 @@ def fit_mdn(
     ignores x, y and draws `batch_size` new points of the data set each step.
     x_jitter, y_jitter add N(0, jitter²) noise to x and y each step (noise
     regularisation, in data units: it smooths the fit to a small data set);
-    None means 0.25 and 0.1 on a fixed data set, 0 with fresh draws. x_val, y_val (m,): scored every
-    `eval_every` steps; with `patience`, training stops after that many
+    None means 0.25 and 0.1 on a fixed data set, 0 with fresh draws.
+    x_val, y_val (m,): scored every `eval_every` steps; with `patience`, training stops after that many
     evaluations without improvement and keeps the best weights.
     callback(step, history, model) runs every `eval_every` steps.
     num_threads: CPU threads while training (see `torch_threads`); None leaves
     torch's setting alone.
     Raises TrainingDiverged if the loss stops being finite.
     """
-    x_jitter, y_jitter = _default_jitter(x_jitter, y_jitter, fresh)
-    _check_recipe(steps, lr, weight_decay, x_jitter, y_jitter, eval_every, patience, seed)
     if patience is not None and x_val is None:
         raise ValueError("patience (early stopping) needs validation data x_val, y_val")
-    dev, x, y, val = _prepare(x, y, fresh=fresh, batch_size=batch_size, device=device, x_val=x_val, y_val=y_val)
-    scaling = _population_standardisation() if fresh else _standardisation(x, y)
+    dev, x, y, val, scaling, x_jitter, y_jitter = _setup(
+        x, y, x_val, y_val, fresh=fresh, batch_size=batch_size, device=device, steps=steps, lr=lr,
+        weight_decay=weight_decay, x_jitter=x_jitter, y_jitter=y_jitter, eval_every=eval_every,
+        patience=patience, seed=seed)
     with seeded_init(seed, dev):
         model = MDN(1, n_hidden, n_components, n_layers, activation=activation, **scaling).to(dev)
     gen = torch.Generator(device=dev).manual_seed(seed + 1)
@@ -343,10 +354,10 @@ def fit_mdn_ensemble(
     train_loss is the members' mean NLL; val_nll scores the whole ensemble.
     """
     check_positive_int("n_members", n_members)
-    x_jitter, y_jitter = _default_jitter(x_jitter, y_jitter, fresh)
-    _check_recipe(steps, lr, weight_decay, x_jitter, y_jitter, eval_every, None, seed)
-    dev, x, y, val = _prepare(x, y, fresh=fresh, batch_size=batch_size, device=device, x_val=x_val, y_val=y_val)
-    scaling = _population_standardisation() if fresh else _standardisation(x, y)
+    dev, x, y, val, scaling, x_jitter, y_jitter = _setup(
+        x, y, x_val, y_val, fresh=fresh, batch_size=batch_size, device=device, steps=steps, lr=lr,
+        weight_decay=weight_decay, x_jitter=x_jitter, y_jitter=y_jitter, eval_every=eval_every,
+        patience=None, seed=seed)
     members = []
     for m in range(n_members):
         with seeded_init(seed + 7919 * m, dev):
