@@ -31,7 +31,7 @@ test: $(STAMP) chromium
 
 ## The main job: JupyterLab on the notebooks.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 ## Headless: train with the default recipe, write a checkpoint and figures to $(OUT)/.
 mdn: $(STAMP)
