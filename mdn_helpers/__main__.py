@@ -40,7 +40,8 @@ def run_mdn(args: argparse.Namespace) -> dict:
     xs = torch.rand(2000, generator=gen) * 30 - 15
     dev = next(model.parameters()).device
     ys = model.sample(xs.to(dev), generator=torch.Generator(device=dev).manual_seed(args.seed)).cpu()
-    ys_b = model.sample(xs.to(dev), std_bias=10.0).cpu()
+    ys_b = model.sample(xs.to(dev), std_bias=10.0,
+                        generator=torch.Generator(device=dev).manual_seed(args.seed + 1)).cpu()
     files = [
         _save(plots.plot_samples(x, y, xs, ys, x_biased=xs, y_biased=ys_b, biased_label="std_bias = 10"),
               out / "mdn_samples.png"),

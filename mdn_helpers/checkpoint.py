@@ -53,6 +53,12 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, extra: dict | Non
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        try:  # never replace a good file with one that load_checkpoint would refuse
+            torch.load(tmp, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            raise TypeError("extra and the model's config must hold only numbers, strings, bools, None, "
+                            f"tensors, lists and dicts (loadable with weights_only=True): {exc}") from exc
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

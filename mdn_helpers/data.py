@@ -17,7 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ._checks import check_finite_1d, check_positive_int
+from ._checks import check_finite, check_finite_1d, check_positive_int, check_real
 
 Y_LOW, Y_HIGH = -10.5, 10.5
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -47,7 +47,8 @@ def sample_inverted_sine(
 
 def seeded_sample(n: int, seed: int, device: str | torch.device = "cpu") -> tuple[Tensor, Tensor]:
     """`sample_inverted_sine` with its own CPU generator seeded by `seed`."""
-    gen = torch.Generator().manual_seed(int(seed))
+    check_positive_int("seed", seed, minimum=0)
+    gen = torch.Generator().manual_seed(seed)
     x, y = sample_inverted_sine(n, generator=gen)
     return x.to(device), y.to(device)
 
@@ -123,10 +124,10 @@ def log_normaliser(x: Tensor, n_grid: int = 4001, chunk: int = 4096) -> Tensor:
 
     x: (m,) → (m,), float64. Z(x)/21 is the marginal density of x.
     """
-    check_positive_int("n_grid", n_grid)
-    if n_grid < 3:
-        raise ValueError(f"n_grid must be at least 3, got {n_grid}")
+    check_positive_int("n_grid", n_grid, minimum=3)
+    check_positive_int("chunk", chunk)
     x = torch.as_tensor(x, dtype=torch.float64).reshape(-1)
+    check_finite("x", x)
     yg = _y_grid(n_grid, device=x.device)
     fy = inverted_sine_f(yg)
     dy = (Y_HIGH - Y_LOW) / (n_grid - 1)
@@ -148,6 +149,7 @@ def true_log_density(x: Tensor, y: Tensor, n_grid: int = 4001) -> Tensor:
     """
     x = torch.as_tensor(x, dtype=torch.float64).reshape(-1)
     y = torch.as_tensor(y, dtype=torch.float64).reshape(-1)
+    check_finite("y", y)
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     log_p = -0.5 * (x - inverted_sine_f(y)) ** 2 - _LOG_SQRT_2PI - log_normaliser(x, n_grid)
@@ -181,7 +183,8 @@ def bayes_nll(n_grid: int = 2001, n_x: int = 1601, x_pad: float = 8.0) -> float:
     H(Y | X) = H(N(0, 1)) + ∫ p(x) log Z(x) dx with p(x) = Z(x) / 21; the
     outer integral is a trapezoid rule over x ∈ [min f − x_pad, max f + x_pad].
     """
-    check_positive_int("n_x", n_x)
+    check_positive_int("n_x", n_x, minimum=3)
+    check_real("x_pad", x_pad, minimum=3.0)  # less cuts off the N(0, 1) tails of p(x)
     f_abs = 7.0 + 0.5 * Y_HIGH
     xg = torch.linspace(-f_abs - x_pad, f_abs + x_pad, n_x, dtype=torch.float64)
     log_z = log_normaliser(xg, n_grid)

@@ -25,8 +25,8 @@ from ._checks import check_finite, check_finite_1d, check_positive_int, check_re
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 #: log σ from the head is softly bounded to (−B, B) (B·tanh(raw/B)), which keeps
-#: the NLL and its gradients finite for any raw output; inside |raw| < 3 it is
-#: the identity to within 1 %.
+#: the NLL and its gradients finite for any raw output; inside |raw| < 1.7 it is
+#: the identity to within 1 % (3 % at |raw| = 3).
 LOG_SIGMA_BOUND = 10.0
 
 
@@ -86,9 +86,16 @@ def apply_bias(log_pi_logits: Tensor, log_sigma: Tensor, pi_bias: float, std_bia
     return torch.log_softmax(log_pi_logits * (1.0 + pi_bias), dim=-1), log_sigma - std_bias
 
 
+#: |std_bias| beyond this scales σ by more than e^40 either way: no longer a bias.
+STD_BIAS_LIMIT = 40.0
+
+
 def check_bias(pi_bias, std_bias) -> tuple[float, float]:
-    """pi_bias ≥ −1 (−1 gives equal weights, > 0 sharpens); std_bias any finite real."""
-    return check_real("pi_bias", pi_bias, minimum=-1.0), check_real("std_bias", std_bias)
+    """pi_bias ≥ −1 (−1 gives equal weights, > 0 sharpens); |std_bias| ≤ 40."""
+    std_bias = check_real("std_bias", std_bias)
+    if abs(std_bias) > STD_BIAS_LIMIT:
+        raise ValueError(f"std_bias must be within ±{STD_BIAS_LIMIT:g}, got {std_bias}")
+    return check_real("pi_bias", pi_bias, minimum=-1.0), std_bias
 
 
 # ---------------------------------------------------------------------------
@@ -119,7 +126,7 @@ class GaussianMixture1d(nn.Module):
     def log_params(self, h: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> MixtureParams:
         """The mixture in log space: log π, μ, log σ, each (batch, k)."""
         pi_bias, std_bias = check_bias(pi_bias, std_bias)
-        out = self.lin(self._check_h(h))
+        out = self.lin(self._check_h(h).to(self.lin.weight))
         logits, mu, raw = out.split(self.n_components, dim=-1)
         log_sigma = LOG_SIGMA_BOUND * torch.tanh(raw / LOG_SIGMA_BOUND)
         log_pi, log_sigma = apply_bias(logits, log_sigma, pi_bias, std_bias)
@@ -134,7 +141,7 @@ class GaussianMixture1d(nn.Module):
 
     def nll(self, h: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
         """−log p(y | h): h (batch, n_in), y (batch,) → (batch,)."""
-        y = _check_y(y, h.shape[0])
+        y = _check_y(y, h.shape[0]).to(self.lin.weight)
         return mixture_nll(self.log_params(h, pi_bias, std_bias), y)
 
     def forward(self, h: Tensor, y: Tensor) -> Tensor:
@@ -231,7 +238,7 @@ class MDN(nn.Module):
             raise ValueError(f"x must have shape {want}, got {tuple(x.shape)}")
         if x.shape[0] == 0:
             raise ValueError("x must not be empty")
-        return check_finite("x", x)
+        return check_finite("x", x).to(device=self.x_loc.device, dtype=self.x_loc.dtype)
 
     def features(self, x: Tensor) -> Tensor:
         """The body's output for x: (batch, n_hidden)."""
@@ -251,7 +258,7 @@ class MDN(nn.Module):
     def nll(self, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
         """−log p(y | x) in nats, per point: (batch,)."""
         h = self.features(x)
-        y = _check_y(y, h.shape[0])
+        y = _check_y(y, h.shape[0]).to(h)
         p = self.head.log_params(h, pi_bias, std_bias)
         return mixture_nll(p, (y - self.y_loc) / self.y_scale) + torch.log(self.y_scale)
 
@@ -297,10 +304,14 @@ class MDNEnsemble(nn.Module):
         return sum(m.n_components for m in self.members)
 
     def log_params(self, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> MixtureParams:
-        parts = [m.log_params(x, pi_bias, std_bias) for m in self.members]
-        log_m = math.log(len(parts))
+        """The members' components side by side, each weighted 1/M; pi_bias
+        sharpens the weights of the whole mixture (not each member's), as
+        Graves' bias on one mixture of M·k components would."""
+        pi_bias, std_bias = check_bias(pi_bias, std_bias)
+        parts = [m.log_params(x, 0.0, std_bias) for m in self.members]
+        log_pi = torch.cat([p.log_pi for p in parts], -1) - math.log(len(parts))
         return MixtureParams(
-            torch.cat([p.log_pi for p in parts], -1) - log_m,
+            torch.log_softmax(log_pi * (1.0 + pi_bias), dim=-1),
             torch.cat([p.mu for p in parts], -1),
             torch.cat([p.log_sigma for p in parts], -1),
         )
@@ -312,7 +323,7 @@ class MDNEnsemble(nn.Module):
 
     def nll(self, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
         p = self.log_params(x, pi_bias, std_bias)
-        return mixture_nll(p, _check_y(y, p.mu.shape[0]))
+        return mixture_nll(p, _check_y(y, p.mu.shape[0]).to(p.mu))
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         return self.nll(x, y).mean()
@@ -336,8 +347,10 @@ class MeanRegressor(nn.Module):
             width = n_hidden
         self.net = nn.Sequential(*layers, nn.Linear(width, 1))
         for name, v in (("x_loc", x_loc), ("x_scale", x_scale), ("y_loc", y_loc), ("y_scale", y_scale)):
-            self.register_buffer(name, torch.tensor(check_real(name, v)))
+            strict = name.endswith("scale")
+            self.register_buffer(name, torch.tensor(check_real(name, v, minimum=0.0 if strict else None,
+                                                               strict=strict)))
 
     def forward(self, x: Tensor) -> Tensor:
-        x = check_finite_1d("x", x)
+        x = check_finite_1d("x", x).to(self.x_loc)
         return self.net(((x - self.x_loc) / self.x_scale).unsqueeze(-1)).squeeze(-1) * self.y_scale + self.y_loc

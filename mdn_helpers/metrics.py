@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_finite_2d, check_positive_int
+from ._checks import as_float_tensor, check_finite_2d, check_positive_int
 from .data import seeded_sample
 
 
@@ -32,9 +32,10 @@ def energy_distance(a: Tensor, b: Tensor, *, chunk: int = 1024) -> float:
     2·mean_ij ‖a_i − b_j‖ − mean_{i≠j} ‖a_i − a_j‖ − mean_{i≠j} ‖b_i − b_j‖.
     1-d input (n,) is taken as (n, 1). Memory is O(chunk · max(n, m)).
     """
-    if isinstance(a, Tensor) and a.dim() == 1:
+    a, b = as_float_tensor("a", a), as_float_tensor("b", b)
+    if a.dim() == 1:
         a = a.unsqueeze(-1)
-    if isinstance(b, Tensor) and b.dim() == 1:
+    if b.dim() == 1:
         b = b.unsqueeze(-1)
     a = check_finite_2d("a", a).double()
     b = check_finite_2d("b", b, n_cols=a.shape[1]).double().to(a.device)

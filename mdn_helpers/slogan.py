@@ -503,6 +503,10 @@ def train_slogan(
             for step in range(iterations):
                 with torch.no_grad():
                     all_params = [*g_params, *c_params, *(e_params if rec.ema is not None else ())]
+                    # a finite loss with a non-finite gradient leaves NaN weights:
+                    # never snapshot those, stop with the last finite ones
+                    if not bool(torch.stack([torch.isfinite(p).all() for p in all_params]).all()):
+                        raise diverged(step - 1, "weights", math.nan)  # broken by step - 1's update
                     torch._foreach_copy_(saved, [p.detach() for p in all_params])
                 scale = rec.lr_scale(step, iterations)
                 for pg in opt_g.param_groups:

@@ -40,8 +40,8 @@ class TrainingDiverged(RuntimeError):
 class History:
     """What a training run recorded.
 
-    train_loss[i] is the mean training NLL at optimiser step i (full batch: one
-    epoch a step); val_nll[j] is the validation NLL after step val_step[j].
+    train_loss[i] is the mean NLL of the batch at optimiser step i, as trained
+    on, i.e. with its jitter (full batch: one epoch a step); val_nll[j] is the validation NLL after step val_step[j].
     """
 
     train_loss: list[float] = field(default_factory=list)
@@ -59,10 +59,11 @@ class History:
 
 @contextlib.contextmanager
 def seeded_init(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed the global RNG for weight init inside the block, then restore it."""
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+    """Seed the global CPU RNG for weight init inside the block, then restore it."""
+    # Only the CPU generator is seeded (models are built on the CPU, then
+    # moved): torch.manual_seed would also reseed every CUDA generator.
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
         yield
 
 
@@ -193,7 +194,7 @@ def _run(
                         best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
                 else:
                     since_best += 1
-                    if patience is not None and since_best > patience:
+                    if patience is not None and since_best >= patience:
                         break
             if bar is not None:
                 bar.update(1)
@@ -221,6 +222,8 @@ def _prepare(x, y, *, fresh: bool, batch_size, device, x_val, y_val):
         if x is None or y is None:
             raise ValueError("give the training data x and y (n,), or fresh=True to draw new points each step")
         x, y = check_pair(x, y)
+        if x.shape[0] < 2:
+            raise ValueError(f"x and y need at least 2 points to train on, got {x.shape[0]}")
         x, y = x.to(dev, torch.float32), y.to(dev, torch.float32)
     if batch_size is not None:
         check_positive_int("batch_size", batch_size)
@@ -249,7 +252,7 @@ def _check_recipe(steps, lr, weight_decay, x_jitter, y_jitter, eval_every, patie
     check_real("y_jitter", y_jitter, minimum=0.0)
     check_positive_int("eval_every", eval_every)
     if patience is not None:
-        check_nonneg_int("patience", patience)
+        check_positive_int("patience", patience)
     check_nonneg_int("seed", seed)
 
 
@@ -413,6 +416,7 @@ def fit_mean_regression(
 def heldout_nll(model: nn.Module, x: Tensor, y: Tensor, chunk: int = 50_000) -> float:
     """Mean NLL (nats) of `model` on (x, y), in chunks to bound memory."""
     x, y = check_pair(x, y)
+    check_positive_int("chunk", chunk)
     dev = next(model.parameters()).device
     total = 0.0
     for s in range(0, x.shape[0], chunk):

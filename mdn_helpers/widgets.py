@@ -1,10 +1,12 @@
 """The pi_bias / std_bias explorer: two sliders redrawing MDN samples live.
 
-The expensive part (the network's forward pass, the random numbers) is done
-once; a slider move only re-applies Graves' biases to the cached mixture
-parameters, re-picks components with the *same* uniform and normal draws
-(common random numbers, so points glide instead of jumping), updates the
-existing artists and re-renders one figure.
+The random numbers are drawn once: a slider move asks the model for its
+biased mixture (a forward pass on a few thousand points, well under a
+millisecond of the redraw), re-picks components with the *same* uniform and
+normal draws (common random numbers, so points glide instead of jumping),
+updates the existing artists and re-renders one figure. Asking the model, not
+re-implementing the biases here, keeps the explorer exactly what
+`model.sample` draws, for an MDN, an ensemble or a head with eps > 0.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from ._checks import check_positive_int
-from .mdn import MixtureParams, apply_bias, check_bias
+from .mdn import MixtureParams, check_bias
 from .plots import COLORS, STYLE, X_LIM, Y_LIM, _np
 
 PI_BIAS_RANGE = (0.0, 5.0)
@@ -39,16 +41,15 @@ class BiasExplorer:
         gen = torch.Generator().manual_seed(seed)
         if x is None:
             x = torch.rand(n, generator=gen) * (X_LIM[1] - X_LIM[0] - 10) + X_LIM[0] + 5
-        dev = next(model.parameters()).device
+        self.model = model
+        self._dev = next(model.parameters()).device
         x = torch.as_tensor(x, dtype=torch.float32)
-        with torch.no_grad():
-            self._raw = self._unbiased(model, x.to(dev))
-            self._x_means = torch.linspace(X_LIM[0] + 5, X_LIM[1] - 5, n_means)
-            self._raw_means = self._unbiased(model, self._x_means.to(dev))
-        k = self._raw.mu.shape[-1]
+        self._x_means = torch.linspace(X_LIM[0] + 5, X_LIM[1] - 5, n_means)
+        k = self._params(x[:1], 0.0, 0.0).mu.shape[-1]
         u = torch.rand(x.shape[0], k, generator=gen).clamp_min(torch.finfo(torch.float32).tiny)
         self._gumbel = -torch.log(-torch.log(u))
         self._eps = torch.randn(x.shape[0], generator=gen)
+        means = self._params(self._x_means, 0.0, 0.0).mu
         self.x = x
         self.pi_bias, self.std_bias = 0.0, 0.0
         with matplotlib.rc_context(STYLE):
@@ -60,7 +61,7 @@ class BiasExplorer:
                 self.ax.scatter(_np(data[0]), _np(data[1]), s=3, color=COLORS["data"], alpha=0.3,
                                 linewidths=0, label="data")
             xm = self._x_means[:, None].expand(-1, k).reshape(-1).numpy()
-            self._means = self.ax.scatter(xm, self._raw_means.mu.reshape(-1).numpy(), s=6, marker="s",
+            self._means = self.ax.scatter(xm, means.reshape(-1).numpy(), s=6, marker="s",
                                           linewidths=0, color=COLORS["means"], zorder=3,
                                           label="component means μₖ(x), opacity ∝ √πₖ")
             self._samples = self.ax.scatter(x.numpy(), np.zeros(x.shape[0]), s=4, color=COLORS["model"],
@@ -70,19 +71,19 @@ class BiasExplorer:
         self._means_rgba = np.array(to_rgba(COLORS["means"]))
         self.update(0.0, 0.0)
 
-    @staticmethod
-    def _unbiased(model, x: torch.Tensor) -> MixtureParams:
-        """Logits (not yet log-softmaxed), μ and log σ in data units, on the CPU."""
-        p = model.log_params(x)  # log π = logits − logsumexp: a valid logit vector itself
-        return MixtureParams(*(t.detach().cpu() for t in p))
+    @torch.no_grad()
+    def _params(self, x: torch.Tensor, pi_bias: float, std_bias: float) -> MixtureParams:
+        """The model's biased mixture at x, on the CPU: each field (n, k)."""
+        p = self.model.log_params(x.to(self._dev), pi_bias, std_bias)
+        return MixtureParams(*(t.detach().float().cpu() for t in p))
 
     def samples(self, pi_bias: float, std_bias: float) -> torch.Tensor:
         """Biased samples at self.x with the cached noise: (n,)."""
         pi_bias, std_bias = check_bias(pi_bias, std_bias)
-        log_pi, log_sigma = apply_bias(self._raw.log_pi, self._raw.log_sigma, pi_bias, std_bias)
-        k = torch.argmax(log_pi + self._gumbel, dim=-1, keepdim=True)
-        mu = self._raw.mu.gather(-1, k).squeeze(-1)
-        sigma = log_sigma.gather(-1, k).squeeze(-1).exp()
+        p = self._params(self.x, pi_bias, std_bias)
+        k = torch.argmax(p.log_pi + self._gumbel, dim=-1, keepdim=True)
+        mu = p.mu.gather(-1, k).squeeze(-1)
+        sigma = p.log_sigma.gather(-1, k).squeeze(-1).exp()
         return mu + sigma * self._eps
 
     def update(self, pi_bias: float, std_bias: float) -> torch.Tensor:
@@ -90,7 +91,7 @@ class BiasExplorer:
         y = self.samples(pi_bias, std_bias)
         self.pi_bias, self.std_bias = float(pi_bias), float(std_bias)
         self._samples.set_offsets(np.column_stack([self.x.numpy(), y.numpy()]))
-        log_pi_m, _ = apply_bias(self._raw_means.log_pi, self._raw_means.log_sigma, self.pi_bias, 0.0)
+        log_pi_m = self._params(self._x_means, self.pi_bias, 0.0).log_pi
         rgba = np.tile(self._means_rgba, (log_pi_m.numel(), 1))
         rgba[:, 3] = np.clip(log_pi_m.exp().reshape(-1).numpy(), 0.0, 1.0) ** 0.5
         self._means.set_facecolors(rgba)

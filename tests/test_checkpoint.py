@@ -74,16 +74,44 @@ def test_mismatched_weights_give_clear_error(tmp_path):
 
 
 class _Evil:
+    """Unpickling this runs a shell command that leaves a marker file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
     def __reduce__(self):
-        return (os.system, ("echo pwned > /dev/null",))
+        return (os.system, (f"touch {self.marker}",))
 
 
 def test_loading_never_unpickles_code(tmp_path):
+    """A real torch checkpoint (zip) carrying a malicious object: loading it
+    must refuse, and the command must not have run."""
+    marker = tmp_path / "pwned"
     path = tmp_path / "evil.pt"
-    with open(path, "wb") as f:
-        pickle.dump({"format": "mdn_helpers.checkpoint/1", "evil": _Evil()}, f)
+    payload = {"format": "mdn_helpers.checkpoint/1", "kind": "MDN", "config": _model().config,
+               "state_dict": _model().state_dict(), "extra": {"x": _Evil(marker)}}
+    torch.save(payload, path)
     with pytest.raises(ValueError, match="not a readable"):
         load_checkpoint(path)
+    assert not marker.exists()
+    # and a plain pickle file is refused too, without running anything
+    with open(tmp_path / "plain.pkl", "wb") as f:
+        pickle.dump(_Evil(marker), f)
+    with pytest.raises(ValueError):
+        load_checkpoint(tmp_path / "plain.pkl")
+    assert not marker.exists()
+
+
+def test_unloadable_extra_is_refused_and_keeps_the_good_file(tmp_path):
+    import numpy as np
+
+    path = save_checkpoint(_model(1), tmp_path / "m.pt")
+    before = path.read_bytes()
+    with pytest.raises(TypeError, match="extra"):
+        save_checkpoint(_model(2), path, extra={"nll": np.float64(1.3)})
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["m.pt"]
+    assert oct(path.stat().st_mode & 0o777) == "0o644"
 
 
 def test_save_rejects_unknown_models(tmp_path):

@@ -135,3 +135,22 @@ def test_bad_generator_and_splits():
         InvertedSine(x=torch.zeros(3), y=torch.zeros(4))
     with pytest.raises(ValueError, match="x must be finite"):
         InvertedSine(x=torch.tensor([0.0, float("nan")]), y=torch.zeros(2))
+
+
+def test_bad_grid_and_seed_arguments():
+    with pytest.raises(ValueError, match="chunk"):
+        log_normaliser(torch.zeros(3), chunk=-1)
+    with pytest.raises(ValueError, match="n_grid"):
+        log_normaliser(torch.zeros(3), n_grid=2)
+    with pytest.raises(ValueError, match="x must be finite"):
+        log_normaliser(torch.tensor([0.0, float("nan")]))
+    with pytest.raises(ValueError, match="n_x"):
+        bayes_nll(n_x=1)
+    with pytest.raises(ValueError, match="x_pad"):
+        bayes_nll(x_pad=-20.0)
+    with pytest.raises(ValueError, match="x_pad"):
+        bayes_nll(x_pad=float("nan"))
+    with pytest.raises(TypeError, match="seed"):
+        make_splits(10, 10, 10, seed=1.5)
+    with pytest.raises(ValueError, match="y must be finite"):
+        true_log_density(torch.zeros(1), torch.tensor([float("nan")]))

@@ -242,3 +242,38 @@ def test_bad_inputs_to_the_model():
         m.sample(torch.zeros(3), std_bias=float("nan"))
     with pytest.raises(TypeError, match="x must"):
         m.nll("abc", torch.zeros(3))
+
+
+def test_ensemble_pi_bias_sharpens_the_whole_mixture():
+    torch.manual_seed(6)
+    ens = MDNEnsemble([MDN(n_hidden=8, n_components=3), MDN(n_hidden=8, n_components=3)])
+    x = torch.randn(5)
+    with torch.no_grad():
+        pi0, _, _ = ens.params(x)
+        pi5, _, _ = ens.params(x, pi_bias=5.0)
+    # Graves' bias on one mixture of 6 components: softmax(log π · 6)
+    torch.testing.assert_close(pi5, torch.softmax(torch.log(pi0) * 6.0, -1), atol=1e-5, rtol=1e-4)
+    with torch.no_grad():
+        big = ens.params(x, pi_bias=1e4)[0]
+    torch.testing.assert_close(big, torch.nn.functional.one_hot(pi0.argmax(-1), 6).float())
+
+
+def test_numpy_and_float64_inputs_are_accepted():
+    import numpy as np
+
+    torch.manual_seed(7)
+    m = MDN(n_hidden=8, n_components=3)
+    x32, y32 = torch.randn(6), torch.randn(6)
+    ref = m.nll(x32, y32)
+    torch.testing.assert_close(m.nll(x32.double(), y32.double()), ref)
+    torch.testing.assert_close(m.nll(x32.numpy().astype(np.float64), y32.tolist()), ref)
+    assert m.sample(np.zeros(4)).shape == (4,)
+    ens = MDNEnsemble([m, m])
+    torch.testing.assert_close(ens.nll(x32.double(), y32.double()), ref)
+
+
+def test_std_bias_beyond_its_range_is_refused():
+    m = MDN(n_hidden=4, n_components=2)
+    assert torch.isfinite(m.nll(torch.zeros(2), torch.ones(2), std_bias=40.0)).all()
+    with pytest.raises(ValueError, match="std_bias must be within"):
+        m.nll(torch.zeros(2), torch.ones(2), std_bias=60.0)

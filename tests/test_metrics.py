@@ -87,3 +87,15 @@ def test_bad_input_names_the_argument():
         energy_distance(torch.tensor([[float("nan"), 0.0], [0.0, 0.0]]), a)
     with pytest.raises(ValueError, match="at least 2"):
         energy_distance(a[:1], a)
+
+
+def test_energy_distance_takes_arrays_and_lists():
+    import numpy as np
+
+    from mdn_helpers.metrics import energy_distance as ed
+
+    a = np.linspace(0, 1, 50)
+    b = np.linspace(0.5, 1.5, 60)
+    ref = ed(torch.tensor(a), torch.tensor(b))
+    assert ed(a, b) == pytest.approx(ref)
+    assert ed(a.tolist(), b.tolist()) == pytest.approx(ref)

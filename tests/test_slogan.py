@@ -404,3 +404,28 @@ def test_cli_slogan_writes_checkpoints_figures_and_json(tmp_path, capsys):
     assert math.isfinite(out["energy_distance"]) and out["noise_floor_sd"] > 0
     assert type(load_checkpoint(tmp_path / "slogan_generator.pt")) is Generator
     assert main(["slogan", "--out", str(tmp_path), "--iterations", "-2", "--no-progress"]) == 2
+
+
+def test_nan_gradient_stops_with_finite_weights(monkeypatch):
+    """A finite loss whose gradient is NaN breaks the weights in the update;
+    training must stop with the last finite ones, never hand NaN weights back."""
+    rec = dataclasses.replace(QUICK, n_critic=1, shuffle=False)
+    calls = {"n": 0}
+    real_step = torch.optim.Adam.step
+
+    def poisoned_step(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:  # step 0: one critic update, then this generator update
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.grad.fill_(float("nan"))
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", poisoned_step)
+    with pytest.raises(SloganDiverged) as info:
+        train_slogan(joint_sample(64, 0), iterations=10, batch_size=8, seed=0, progress=False, recipe=rec)
+    err = info.value
+    assert "weights became nan at generator step 0" in str(err)
+    for p in [*err.generator.parameters(), *err.critic.parameters()]:
+        assert torch.isfinite(p).all()

@@ -141,3 +141,27 @@ def test_bad_training_data():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             fit_mdn(torch.zeros(3), torch.zeros(3), device="cuda", progress=False)
+
+
+def test_seeding_leaves_the_cuda_generators_alone(data, monkeypatch):
+    (x, y), _ = data
+    calls = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda s: calls.append(("all", s)))
+    monkeypatch.setattr(torch.cuda, "manual_seed", lambda s: calls.append(("one", s)))
+    fit_mdn(x, y, steps=2, seed=7, progress=False)
+    fit_mdn_ensemble(x, y, n_members=2, steps=2, seed=7, progress=False)
+    assert calls == []
+
+
+def test_early_stopping_stops_patience_evaluations_after_the_best(data):
+    (x, y), (xt, yt) = data
+    _, hist = fit_mdn(x, y, steps=3000, lr=0.05, progress=False, x_val=xt[:300], y_val=yt[:300],
+                      eval_every=10, patience=3)
+    assert hist.val_step[-1] < 3000, "the test needs a run that stops early"
+    assert hist.val_step[-1] - hist.best_step == 3 * 10
+    assert min(hist.val_nll[-3:]) >= min(hist.val_nll)
+
+
+def test_one_point_is_refused_by_name():
+    with pytest.raises(ValueError, match="at least 2 points"):
+        fit_mdn(torch.zeros(1), torch.zeros(1), progress=False)
