@@ -458,7 +458,7 @@ def train_slogan(
     if points is not None and points.shape[0] < 2:
         raise ValueError(f"data must have at least 2 points, got {points.shape[0]}")
 
-    with seeded_init(seed, dev):
+    with seeded_init(seed):
         gen_net = Generator(rec.n_random, rec.n_hidden_generator).to(dev)
         critic = Critic(rec.n_hidden_critic).to(dev)
     ema_net = copy.deepcopy(gen_net) if rec.ema is not None else gen_net

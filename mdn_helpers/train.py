@@ -58,7 +58,7 @@ class History:
 
 
 @contextlib.contextmanager
-def seeded_init(seed: int, device: torch.device) -> Iterator[None]:
+def seeded_init(seed: int) -> Iterator[None]:
     """Seed the global CPU RNG for weight init inside the block, then restore it."""
     # Only the CPU generator is seeded (models are built on the CPU, then
     # moved): torch.manual_seed would also reseed every CUDA generator.
@@ -111,15 +111,15 @@ def _population_standardisation() -> dict:
 BatchFn = Callable[[int], tuple[Tensor, Tensor]]
 
 
-def _batches(x, y, *, batch_size, fresh, device, gen) -> tuple[BatchFn, int]:
-    """A function step → (x_batch, y_batch), and the training-set size (0 if fresh)."""
+def _batches(x, y, *, batch_size, fresh, device, gen) -> BatchFn:
+    """A function step → (x_batch, y_batch)."""
     if fresh:
         def fresh_batch(step: int) -> tuple[Tensor, Tensor]:
             return sample_inverted_sine(batch_size, generator=gen, device=device)
-        return fresh_batch, 0
+        return fresh_batch
     n = x.shape[0]
     if batch_size is None or batch_size >= n:
-        return (lambda step: (x, y)), n
+        return lambda step: (x, y)
     per_epoch = n // batch_size
     perm: list[Tensor] = []
 
@@ -129,7 +129,7 @@ def _batches(x, y, *, batch_size, fresh, device, gen) -> tuple[BatchFn, int]:
             perm[:] = [torch.randperm(n, generator=gen, device=device)]
         idx = perm[0][i * batch_size:(i + 1) * batch_size]
         return x[idx], y[idx]
-    return minibatch, n
+    return minibatch
 
 
 def _run(
@@ -312,10 +312,10 @@ def fit_mdn(
         x, y, x_val, y_val, fresh=fresh, batch_size=batch_size, device=device, steps=steps, lr=lr,
         weight_decay=weight_decay, x_jitter=x_jitter, y_jitter=y_jitter, eval_every=eval_every,
         patience=patience, seed=seed)
-    with seeded_init(seed, dev):
+    with seeded_init(seed):
         model = MDN(1, n_hidden, n_components, n_layers, activation=activation, **scaling).to(dev)
     gen = torch.Generator(device=dev).manual_seed(seed + 1)
-    batch, _ = _batches(x, y, batch_size=batch_size, fresh=fresh, device=dev, gen=gen)
+    batch = _batches(x, y, batch_size=batch_size, fresh=fresh, device=dev, gen=gen)
     model.train()
     with torch_threads(num_threads):
         hist = _run(model, model, batch, steps=steps, lr=lr, weight_decay=weight_decay, x_jitter=x_jitter,
@@ -363,7 +363,7 @@ def fit_mdn_ensemble(
         patience=None, seed=seed)
     members = []
     for m in range(n_members):
-        with seeded_init(seed + 7919 * m, dev):
+        with seeded_init(seed + 7919 * m):
             members.append(MDN(1, n_hidden, n_components, n_layers, activation=activation, **scaling).to(dev))
     ens = MDNEnsemble(members)
 
@@ -371,7 +371,7 @@ def fit_mdn_ensemble(
         return sum(m.nll(xb, yb).mean() for m in ens.members) / n_members
 
     gen = torch.Generator(device=dev).manual_seed(seed + 1)
-    batch, _ = _batches(x, y, batch_size=batch_size, fresh=fresh, device=dev, gen=gen)
+    batch = _batches(x, y, batch_size=batch_size, fresh=fresh, device=dev, gen=gen)
     ens.train()
     with torch_threads(num_threads):
         hist = _run(ens, loss_fn, batch, steps=steps, lr=lr, weight_decay=weight_decay, x_jitter=x_jitter,
@@ -396,7 +396,7 @@ def fit_mean_regression(
     check_nonneg_int("steps", steps)
     check_nonneg_int("seed", seed)
     check_real("lr", lr, minimum=0.0, strict=True)
-    with seeded_init(seed, torch.device("cpu")):
+    with seeded_init(seed):
         model = MeanRegressor(n_hidden, **_standardisation(x, y))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))

@@ -99,7 +99,7 @@ def seed_slogan_loss_and_backward(d: nn.Module, real, fake, lam):
 
 @pytest.mark.parametrize("scale", [0.3, 3.0])
 def test_critic_loss_gradient_equals_the_seeds_multi_backward(scale):
-    with seeded_init(0, torch.device("cpu")):
+    with seeded_init(0):
         critic = Critic(n_hidden=16).double()
     with torch.no_grad():
         critic.l3.weight *= 5  # steep enough that some pairs break the bound
@@ -117,7 +117,7 @@ def test_critic_loss_gradient_equals_the_seeds_multi_backward(scale):
 
 
 def test_no_gradient_reaches_the_generator_through_the_critic_loss():
-    with seeded_init(0, torch.device("cpu")):
+    with seeded_init(0):
         g, c = Generator(n_random=8, n_hidden=8), Critic(n_hidden=8)
     fake = g.sample(6, generator=torch.Generator().manual_seed(0))
     slogan_critic_loss(c, joint_sample(5, 0), fake).backward()
@@ -132,7 +132,7 @@ def test_penalty_is_zero_for_a_1_lipschitz_critic_and_positive_for_a_steep_one()
     # linear, Lipschitz constant exactly 1
     assert slogan_critic_terms(linear_critic(0.6, 0.8, 2.0), real, fake).penalty == 0.0
     # a ReLU critic whose weight matrices have spectral norm ≤ 1 (so Lipschitz ≤ 1)
-    with seeded_init(3, torch.device("cpu")):
+    with seeded_init(3):
         critic = Critic().double()
     with torch.no_grad():
         for p in critic.parameters():
@@ -157,7 +157,7 @@ def test_penalty_is_zero_for_a_1_lipschitz_critic_and_positive_for_a_steep_one()
 # ---------------------------------------------------------------------------
 
 def test_networks_shapes_and_orthogonal_init():
-    with seeded_init(0, torch.device("cpu")):
+    with seeded_init(0):
         g, c = Generator(), Critic()
     assert g.config == {"n_random": 256, "n_hidden": 128} and c.config == {"n_hidden": 50}
     pts = g.sample(11, generator=torch.Generator().manual_seed(0))
@@ -175,7 +175,7 @@ def test_networks_shapes_and_orthogonal_init():
 
 
 def test_checkpoint_round_trip_of_both_nets(tmp_path):
-    with seeded_init(5, torch.device("cpu")):
+    with seeded_init(5):
         g, c = Generator(n_random=16, n_hidden=24), Critic(n_hidden=12)
     save_checkpoint(g, tmp_path / "g.pt", extra={"note": "x"})
     save_checkpoint(c, tmp_path / "c.pt")
@@ -346,7 +346,7 @@ def test_losses_reject_bad_input():
 # ---------------------------------------------------------------------------
 
 def test_critic_grid_matches_the_critic():
-    with seeded_init(0, torch.device("cpu")):
+    with seeded_init(0):
         c = Critic(n_hidden=8)
     xs, ys, f = plots.critic_grid(c, n=5)
     assert xs.tolist() == [-20, -10, 0, 10, 20] and ys.tolist() == [-15, -7.5, 0, 7.5, 15]
@@ -361,7 +361,7 @@ def test_critic_grid_matches_the_critic():
 def test_slogan_figures_have_titles_labels_and_legends():
     import matplotlib.pyplot as plt
 
-    with seeded_init(0, torch.device("cpu")):
+    with seeded_init(0):
         g, c = Generator(n_random=8, n_hidden=16), Critic(n_hidden=8)
     data = joint_sample(500, 0)
     with torch.no_grad():
