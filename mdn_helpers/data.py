@@ -17,7 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_finite_1d, check_positive_int, check_real
+from ._checks import check_finite, check_finite_1d, check_nonneg_int, check_positive_int, check_real
 
 Y_LOW, Y_HIGH = -10.5, 10.5
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -47,7 +47,7 @@ def sample_inverted_sine(
 
 def seeded_sample(n: int, seed: int, device: str | torch.device = "cpu") -> tuple[Tensor, Tensor]:
     """`sample_inverted_sine` with its own CPU generator seeded by `seed`."""
-    check_positive_int("seed", seed, minimum=0)
+    check_nonneg_int("seed", seed)
     gen = torch.Generator().manual_seed(seed)
     x, y = sample_inverted_sine(n, generator=gen)
     return x.to(device), y.to(device)

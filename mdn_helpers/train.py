@@ -9,6 +9,7 @@ the caller's random state is left alone.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -102,10 +103,12 @@ def _standardisation(x: Tensor, y: Tensor) -> dict:
                 y_loc=float(y.mean()), y_scale=float(y.std().clamp_min(1e-6)))
 
 
-def _population_standardisation() -> dict:
-    """Location/scale of the data set itself, for runs that draw fresh data."""
+@functools.lru_cache(maxsize=1)
+def _population_standardisation() -> tuple[tuple[str, float], ...]:
+    """Location/scale of the data set itself, for runs that draw fresh data
+    (a fixed draw of 100,000 points, so computed once per process)."""
     x, y = sample_inverted_sine(100_000, generator=torch.Generator().manual_seed(0))
-    return _standardisation(x, y)
+    return tuple(_standardisation(x, y).items())
 
 
 BatchFn = Callable[[int], tuple[Tensor, Tensor]]
@@ -263,7 +266,7 @@ def _setup(x, y, x_val, y_val, *, fresh, batch_size, device, steps, lr, weight_d
     x_jitter, y_jitter = _default_jitter(x_jitter, y_jitter, fresh)
     _check_recipe(steps, lr, weight_decay, x_jitter, y_jitter, eval_every, patience, seed)
     dev, x, y, val = _prepare(x, y, fresh=fresh, batch_size=batch_size, device=device, x_val=x_val, y_val=y_val)
-    scaling = _population_standardisation() if fresh else _standardisation(x, y)
+    scaling = dict(_population_standardisation()) if fresh else _standardisation(x, y)
     return dev, x, y, val, scaling, x_jitter, y_jitter
 
 
