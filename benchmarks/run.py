@@ -16,8 +16,11 @@ torch's default threads on a busy 2-core machine). One run of our default MDN
 recipe with torch's default threads is recorded for reference.
 
 SLOGAN is scored by the energy distance between 10,000 generated points and
-10,000 fresh true points (joint_sample(10_000, ENERGY_SEED)); its seconds leave
-out the scoring train_slogan does along the way (history.eval_seconds).
+10,000 fresh true points (slogan_energy(generator, 10_000, ENERGY_SEED)); its
+seconds leave out the scoring train_slogan does along the way
+(history.eval_seconds). Both models train on `mdn_helpers.loop.train_loop`;
+`loop_overhead_us` is what the loop adds per step, measured against a bare
+loop of the same steps in the same process.
 Every "seconds" is wall-clock on a machine shared with other work: the load
 average is printed with the results, and timings move with it.
 Progress goes to stderr; the table (and the JSON) to stdout.
@@ -42,16 +45,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from seed_recipe import train_seed_mdn  # noqa: E402
 
 from mdn_helpers.data import bayes_nll, make_splits  # noqa: E402
-from mdn_helpers.metrics import energy_distance, energy_noise_floor, joint_sample, mdn_energy_distance  # noqa: E402
-from mdn_helpers.slogan import train_slogan  # noqa: E402
-from mdn_helpers.train import fit_mdn, fit_mdn_ensemble, heldout_nll, torch_threads  # noqa: E402
+from mdn_helpers.loop import derive_seed, torch_threads  # noqa: E402
+from mdn_helpers.metrics import energy_noise_floor, heldout_nll, mdn_energy_distance, slogan_energy  # noqa: E402
+from mdn_helpers.slogan_train import train_slogan  # noqa: E402
+from mdn_helpers.train import fit_mdn, fit_mdn_ensemble  # noqa: E402
 from mdn_helpers.widgets import BiasExplorer  # noqa: E402
 
-#: Our recipes beyond fit_mdn's defaults (see RESULTS.md for what was tried).
-FRESH = dict(batch_size=1024, steps=2500, lr=1e-2, n_hidden=48, n_components=20)
-ENSEMBLE = dict(n_members=5)  # and fit_mdn_ensemble's default 3000 steps
-THREADS = 1          # for the seed's recipe and SLOGAN (our MDN trainers default to 1)
-ENERGY_SEED = 50_000  # the true points SLOGAN is scored against: joint_sample(n, ENERGY_SEED)
+ENSEMBLE = dict(n_members=5)  # and the default recipe's 3000 steps
+THREADS = 1             # for the seed's recipe and SLOGAN (our MDN trainers default to 1)
+ENERGY_SEED = derive_seed(0, "benchmark/energy")  # slogan_energy(generator, n, ENERGY_SEED) scores SLOGAN
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,8 @@ class Sizes:
     ensemble_steps: int | None = None
     ensemble_members: int | None = None
     threads_steps: int = 3000     # the torch-default-threads run of our recipe
-    slogan_iterations: int | None = None  # None: the recipe's default
-    slogan_seed_iterations: int = 1500    # of the seed's 30,000
+    slogan_steps: int | None = None  # None: the recipe's default
+    slogan_seed_steps: int = 1500    # of the seed's 30,000
     n_energy: int = 10_000
     noise_repeats: int = 5
     redraws: int = 21
@@ -74,11 +76,11 @@ class Sizes:
 
 SIZES = {
     "full": Sizes(),
-    "quick": Sizes(seed_epochs=300, slogan_iterations=1000, slogan_seed_iterations=100, noise_repeats=3,
+    "quick": Sizes(seed_epochs=300, slogan_steps=1000, slogan_seed_steps=100, noise_repeats=3,
                    threads_steps=300, ensemble_steps=1500),
     # plumbing only (tests): every figure is computed, none is meaningful
     "smoke": Sizes(n_test=2000, seed_epochs=2, seed_eval_every=1, our_eval_every=5, mdn_steps=20, fresh_steps=20,
-                   ensemble_steps=10, threads_steps=10, slogan_iterations=3, slogan_seed_iterations=2,
+                   ensemble_steps=10, threads_steps=10, slogan_steps=3, slogan_seed_steps=2,
                    n_energy=300, noise_repeats=2, redraws=3),
 }
 
@@ -117,6 +119,34 @@ def seconds_to_target(fit, test, target: float, eval_every: int) -> tuple[float,
     except _Reached:
         return tuple(hit)
     return time.perf_counter() - t0 - scoring, None, last[0]
+
+
+def loop_overhead_us(x, y, steps: int, device: str) -> tuple[float, float]:
+    """Microseconds per step that train_loop adds to the default MDN step (its
+    snapshot, finiteness check, history, bar and timing), against a bare loop of
+    the same step function that reads the loss once a step; and the bare step."""
+    import dataclasses
+
+    from mdn_helpers.loop import History, seeded_init, train_loop
+    from mdn_helpers.mdn import MDN
+    from mdn_helpers.train import DEFAULT_RECIPE, _mdn_step, _standardisation
+
+    rec = dataclasses.replace(DEFAULT_RECIPE, steps=steps)
+    x, y = x.to(device), y.to(device)
+    times = {}
+    with torch_threads(THREADS):
+        for kind in ("bare", "loop", "bare", "loop"):  # twice each, interleaved; the best of two
+            with seeded_init(0):
+                model = MDN(1, **rec.network(), **_standardisation(x, y)).to(device)
+            step = _mdn_step(model, model, rec, x, y, torch.device(device), 0)
+            t0 = time.perf_counter()
+            if kind == "bare":
+                for i in range(steps):
+                    float(step(i)["loss"])
+            else:
+                train_loop(step, model, History(), steps=steps, eval_every=rec.eval_every, progress=False)
+            times[kind] = min(times.get(kind, math.inf), time.perf_counter() - t0)
+    return 1e6 * (times["loop"] - times["bare"]) / steps, 1e6 * times["bare"] / steps
 
 
 def timed(fn, *args, **kwargs):
@@ -169,13 +199,15 @@ def run(sz: Sizes, device: str = "cpu") -> dict:
     _, r["threads_seconds_1"] = timed(fit_mdn, x, y, **thr_kw)
     _, r["threads_seconds_torch_default"] = timed(fit_mdn, x, y, **thr_kw, num_threads=None)
     r["threads_steps"] = sz.threads_steps
+    log(f"the loop's cost per step, {sz.threads_steps} steps")
+    r["loop_overhead_us"], r["mdn_step_us"] = loop_overhead_us(x, y, sz.threads_steps, device)
 
     # -- ours, fresh draws; the ensemble ------------------------------------------------------
-    fresh_kw = dict(FRESH, **only(steps=sz.fresh_steps))
-    log(f"fresh draws {fresh_kw}")
-    (model_f, _), secs = timed(fit_mdn, fresh=True, device=device, progress=False, **fresh_kw)
+    log("fresh draws: recipe 'fresh'")
+    (model_f, hist_f), secs = timed(fit_mdn, recipe="fresh", device=device, progress=False,
+                                    **only(steps=sz.fresh_steps))
     r.update(mdn_nll_fresh=heldout_nll(model_f, *test), mdn_seconds_fresh=secs,
-             mdn_fresh_batch_size=fresh_kw["batch_size"], mdn_fresh_steps=fresh_kw["steps"])
+             mdn_fresh_batch_size=hist_f.recipe["batch_size"], mdn_fresh_steps=hist_f.recipe["steps"])
 
     ens_kw = dict(ENSEMBLE, **only(steps=sz.ensemble_steps, n_members=sz.ensemble_members))
     log(f"ensemble {ens_kw}")
@@ -183,23 +215,22 @@ def run(sz: Sizes, device: str = "cpu") -> dict:
     r.update(mdn_nll_best=heldout_nll(ens, *test), mdn_seconds_best=secs, mdn_best_members=ens_kw["n_members"])
 
     # -- SLOGAN ---------------------------------------------------------------------------
-    def slogan(recipe, iterations):
+    def slogan(recipe, steps):
         with torch_threads(THREADS):
             (gen, _, hist), secs = timed(train_slogan, recipe=recipe, device=device, progress=False,
-                                         **only(iterations=iterations))
-            with torch.no_grad():
-                fake = gen.sample(sz.n_energy, generator=torch.Generator(device=device).manual_seed(ENERGY_SEED + 1))
-            energy = energy_distance(fake.cpu(), joint_sample(sz.n_energy, ENERGY_SEED))
-        return energy, secs - hist.eval_seconds, len(hist.g_loss), hist.recipe["batch_size"]
+                                         **only(steps=steps))
+            energy = slogan_energy(gen, sz.n_energy, seed=ENERGY_SEED)
+        return energy, secs - hist.eval_seconds, hist.steps, hist.recipe["batch_size"]
 
-    log(f"SLOGAN, default recipe, iterations={sz.slogan_iterations or 'default'}")
-    r["slogan_energy"], r["slogan_seconds"], r["slogan_iterations"], r["slogan_batch_size"] = slogan(
-        "default", sz.slogan_iterations)
-    log(f"SLOGAN, seed recipe, first {sz.slogan_seed_iterations} iterations")
-    r["slogan_seed_energy"], r["slogan_seed_seconds"], r["slogan_seed_iterations"], _ = slogan(
-        "seed", sz.slogan_seed_iterations)
+    log(f"SLOGAN, default recipe, steps={sz.slogan_steps or 'default'}")
+    r["slogan_energy"], r["slogan_seconds"], r["slogan_steps"], r["slogan_batch_size"] = slogan(
+        "default", sz.slogan_steps)
+    log(f"SLOGAN, seed recipe, first {sz.slogan_seed_steps} steps")
+    r["slogan_seed_energy"], r["slogan_seed_seconds"], r["slogan_seed_steps"], _ = slogan(
+        "seed", sz.slogan_seed_steps)
     with torch_threads(THREADS):
-        r["slogan_noise_mean"], r["slogan_noise"] = energy_noise_floor(sz.n_energy, repeats=sz.noise_repeats)
+        r["slogan_noise_mean"], r["slogan_noise"] = energy_noise_floor(sz.n_energy, repeats=sz.noise_repeats,
+                                                                       seed=ENERGY_SEED)
     r["energy_n"] = sz.n_energy
 
     # -- the bias explorer ------------------------------------------------------------------
@@ -236,8 +267,8 @@ def table(r: dict, mode: str) -> str:
          f"{r['mdn_nll_best']:.4f} ({r['mdn_seconds_best']:.1f} s)", f"<= {g['best_nll']}",
          met(r["mdn_nll_best"] <= g["best_nll"])),
         (f"SLOGAN energy distance ({r['energy_n']} vs {r['energy_n']} pts)",
-         f"{r['slogan_seed_energy']:.4f} ({r['slogan_seed_iterations']} of 30000 its, {r['slogan_seed_seconds']:.0f} s)",
-         f"{r['slogan_energy']:.4f} ({r['slogan_iterations']} its x {r['slogan_batch_size']}, {r['slogan_seconds']:.1f} s)",
+         f"{r['slogan_seed_energy']:.4f} ({r['slogan_seed_steps']} of 30000 steps, {r['slogan_seed_seconds']:.0f} s)",
+         f"{r['slogan_energy']:.4f} ({r['slogan_steps']} steps x {r['slogan_batch_size']}, {r['slogan_seconds']:.1f} s)",
          f"<= {g['slogan_energy']} in <= {g['slogan_seconds']:.0f} s",
          met(r["slogan_energy"] <= g["slogan_energy"] and r["slogan_seconds"] <= g["slogan_seconds"])),
         ("  energy noise (sd, true vs true)", "", f"{r['slogan_noise']:.4f} (mean {r['slogan_noise_mean']:+.5f})", "", ""),
@@ -245,6 +276,8 @@ def table(r: dict, mode: str) -> str:
          met(r["widget_redraw_ms"] <= g["redraw_ms"])),
         (f"our MDN, {r['threads_steps']} steps: 1 thread / torch default ({r['cpu_threads']})", "",
          f"{r['threads_seconds_1']:.1f} s / {r['threads_seconds_torch_default']:.1f} s", "", ""),
+        ("train_loop's cost per MDN step (bare step)", "",
+         f"{r['loop_overhead_us']:.0f} us ({r['mdn_step_us']:.0f} us)", "", ""),
         ("notebooks, all three", "", "see README", "<= 3 min", ""),
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]

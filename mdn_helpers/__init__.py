@@ -15,18 +15,19 @@ from .data import (
     true_conditional_density,
     true_log_density,
 )
+from .loop import History, Recipe, TrainingDiverged, derive_seed
 from .mdn import MDN, GaussianMixture1d, MDNEnsemble, MixtureParams
-from .metrics import energy_distance, energy_noise_floor, mdn_energy_distance
-from .train import History, TrainingDiverged, fit_mdn, fit_mdn_ensemble, heldout_nll
-from .slogan import (Critic, CriticTerms, Generator, SloganDiverged, SloganHistory, SloganRecipe,
-                     slogan_critic_loss, slogan_critic_terms, slogan_energy, slogan_generator_loss, train_slogan)
+from .metrics import energy_distance, energy_noise_floor, heldout_nll, mdn_energy_distance, slogan_energy
+from .slogan import Critic, CriticTerms, SloganGenerator, slogan_critic_loss, slogan_critic_terms, slogan_generator_loss
+from .slogan_train import SloganRecipe, train_slogan
+from .train import MDNRecipe, fit_mdn, fit_mdn_ensemble, fit_mean_regression
 
 __all__ = [
-    "GaussianMixture1d", "History", "InvertedSine", "MDN", "MDNEnsemble", "MixtureParams", "Splits",
-    "TrainingDiverged", "bayes_nll", "energy_distance", "energy_noise_floor", "fit_mdn", "fit_mdn_ensemble",
+    "Critic", "CriticTerms", "GaussianMixture1d", "History", "InvertedSine", "MDN", "MDNEnsemble", "MDNRecipe",
+    "MixtureParams", "Recipe", "SloganGenerator", "SloganRecipe", "Splits", "TrainingDiverged", "bayes_nll",
+    "derive_seed", "energy_distance", "energy_noise_floor", "fit_mdn", "fit_mdn_ensemble", "fit_mean_regression",
     "heldout_nll", "inverted_sine_f", "load_checkpoint", "make_splits", "mdn_energy_distance",
-    "sample_inverted_sine", "save_checkpoint", "seeded_sample", "true_conditional_density", "true_log_density",
-    "Critic", "CriticTerms", "Generator", "SloganDiverged", "SloganHistory", "SloganRecipe", "slogan_critic_loss",
-    "slogan_critic_terms", "slogan_energy", "slogan_generator_loss", "train_slogan",
+    "sample_inverted_sine", "save_checkpoint", "seeded_sample", "slogan_critic_loss", "slogan_critic_terms",
+    "slogan_energy", "slogan_generator_loss", "train_slogan", "true_conditional_density", "true_log_density",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -1,4 +1,4 @@
-"""Headless runs: ``python -m mdn_helpers mdn|slogan [--out DIR] [--seed N] ...``.
+"""Headless runs: ``python -m mdn_helpers mdn|slogan [--out DIR] [--seed N] [--steps N] ...``.
 
 Each trains with the default recipe (progress bar on stderr), then writes a
 checkpoint and PNG figures to the output folder and prints what it wrote.
@@ -25,7 +25,9 @@ def run_mdn(args: argparse.Namespace) -> dict:
     from . import plots
     from .checkpoint import save_checkpoint
     from .data import bayes_nll, make_splits
-    from .train import fit_mdn, heldout_nll
+    from .loop import derive_seed
+    from .metrics import heldout_nll
+    from .train import fit_mdn
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -36,12 +38,13 @@ def run_mdn(args: argparse.Namespace) -> dict:
     nll = heldout_nll(model, *splits.test.tensors())
     bayes = bayes_nll()
     ckpt = save_checkpoint(model, out / "mdn.pt", extra={"heldout_nll": nll, "seed": args.seed})
-    gen = torch.Generator().manual_seed(args.seed + 99)
-    xs = torch.rand(2000, generator=gen) * 30 - 15
+    xs = torch.rand(2000, generator=torch.Generator().manual_seed(derive_seed(args.seed, "cli/x"))) * 30 - 15
     dev = next(model.parameters()).device
-    ys = model.sample(xs.to(dev), generator=torch.Generator(device=dev).manual_seed(args.seed)).cpu()
-    ys_b = model.sample(xs.to(dev), std_bias=10.0,
-                        generator=torch.Generator(device=dev).manual_seed(args.seed + 1)).cpu()
+
+    def draw(std_bias: float, tag: str):
+        g = torch.Generator(device=dev).manual_seed(derive_seed(args.seed, tag))
+        return model.sample(xs.to(dev), std_bias=std_bias, generator=g).cpu()
+    ys, ys_b = draw(0.0, "cli/samples"), draw(10.0, "cli/biased")
     files = [
         _save(plots.plot_samples(x, y, xs, ys, x_biased=xs, y_biased=ys_b, biased_label="std_bias = 10"),
               out / "mdn_samples.png"),
@@ -57,29 +60,33 @@ def run_slogan(args: argparse.Namespace) -> dict:
 
     from . import plots
     from .checkpoint import save_checkpoint
-    from .metrics import energy_noise_floor, joint_sample
-    from .slogan import slogan_energy, train_slogan
+    from ._checks import check_positive_int
+    from .loop import derive_seed
+    from .metrics import energy_noise_floor, joint_sample, slogan_energy
+    from .slogan_train import train_slogan
 
+    check_positive_int("--n-eval", args.n_eval, minimum=2)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    gen, critic, hist = train_slogan(iterations=args.iterations, seed=args.seed, device=args.device,
-                                     progress=not args.no_progress)
-    energy = slogan_energy(gen, args.n_eval, seed=args.seed + 30_000)
-    floor_mean, floor_sd = energy_noise_floor(args.n_eval, seed=args.seed + 40_000)
-    extra = {"energy_distance": energy, "seed": args.seed, "iterations": len(hist.g_loss)}
+    overrides = {} if args.steps is None else {"steps": args.steps}
+    gen, critic, hist = train_slogan(seed=args.seed, device=args.device, progress=not args.no_progress, **overrides)
+    energy = slogan_energy(gen, args.n_eval, seed=args.seed)
+    floor_mean, floor_sd = energy_noise_floor(args.n_eval, seed=args.seed)
+    extra = {"energy_distance": energy, "seed": args.seed, "steps": hist.steps}
     ckpts = [save_checkpoint(gen, out / "slogan_generator.pt", extra=extra),
              save_checkpoint(critic, out / "slogan_critic.pt", extra=extra)]
-    data = joint_sample(3000, args.seed + 50_000)
+    data = joint_sample(3000, derive_seed(args.seed, "cli/data"))
     dev = next(gen.parameters()).device
     with torch.no_grad():
-        fake = gen.sample(3000, generator=torch.Generator(device=dev).manual_seed(args.seed + 60_000)).cpu()
+        fake = gen.sample(3000, generator=torch.Generator(device=dev).manual_seed(derive_seed(args.seed, "cli/fake")))
+    fake = fake.cpu()
     files = [
         _save(plots.plot_gan_densities(fake, data[:, 0], data[:, 1]), out / "slogan_densities.png"),
         _save(plots.plot_critic(critic, data[:, 0], data[:, 1]), out / "slogan_critic.png"),
     ]
     return {"checkpoints": [str(c) for c in ckpts], "figures": [str(f) for f in files],
             "energy_distance": round(energy, 5), "noise_floor_mean": round(floor_mean, 5),
-            "noise_floor_sd": round(floor_sd, 5), "n_eval": args.n_eval, "iterations": len(hist.g_loss),
+            "noise_floor_sd": round(floor_sd, 5), "n_eval": args.n_eval, "steps": hist.steps,
             "train_seconds": round(hist.seconds, 2), "data": hist.data}
 
 
@@ -92,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     p_mdn.add_argument("--n-test", type=int, default=100_000)
     p_mdn.set_defaults(func=run_mdn)
     p_gan = sub.add_parser("slogan", help="train the SLOGAN with the default recipe; write checkpoints and figures")
-    p_gan.add_argument("--iterations", type=int, default=None, help="generator steps (default: the recipe's)")
+    p_gan.add_argument("--steps", type=int, default=None, help="generator steps (default: the recipe's, 8000)")
     p_gan.add_argument("--n-eval", type=int, default=10_000, help="points per side for the energy distance")
     p_gan.set_defaults(func=run_slogan)
     for p in (p_mdn, p_gan):

@@ -20,6 +20,13 @@ def check_nonneg_int(name: str, value) -> int:
     return check_positive_int(name, value, minimum=0)
 
 
+def check_bool(name: str, value) -> bool:
+    """A bool (not a truthy string or number), or a TypeError naming `name`."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return value
+
+
 def check_real(name: str, value, *, minimum: float | None = None, strict: bool = False) -> float:
     """A finite real number, optionally ≥ (or > with strict) `minimum`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_finite, check_finite_1d, check_nonneg_int, check_positive_int, check_real
+from .loop import derive_seed
 
 Y_LOW, Y_HIGH = -10.5, 10.5
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -90,16 +91,14 @@ class Splits(NamedTuple):
 def make_splits(n_train: int = 1000, n_val: int = 1000, n_test: int = 100_000, *, seed: int = 0) -> Splits:
     """Independent train / validation / test draws, each from its own stream of `seed`.
 
-    The three streams are seeded `seed`, `seed + 1_000_003` and `seed + 2_000_006`,
-    so changing n_train never changes the test set.
+    train is `seeded_sample(n_train, seed)`; val and test are seeded
+    derive_seed(seed, "val") and derive_seed(seed, "test"), so changing
+    n_train never changes the test set.
     """
     for name, n in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
         check_positive_int(name, n)
-    return Splits(
-        InvertedSine(n_train, seed=seed),
-        InvertedSine(n_val, seed=seed + 1_000_003),
-        InvertedSine(n_test, seed=seed + 2_000_006),
-    )
+    return Splits(InvertedSine(n_train, seed=seed), InvertedSine(n_val, seed=derive_seed(seed, "val")),
+                  InvertedSine(n_test, seed=derive_seed(seed, "test")))
 
 
 def check_pair(x: Tensor, y: Tensor, x_name: str = "x", y_name: str = "y") -> tuple[Tensor, Tensor]:

@@ -179,14 +179,15 @@ class MDN(nn.Module):
     works on (y − y_loc)/y_scale, and every public method speaks data units.
     `fit_mdn` sets the four from the training data.
 
-    x may be (batch,) or (batch, n_in); y is (batch,).
+    x may be (batch,) or (batch, n_in); y is (batch,). The defaults are the
+    network of `train.DEFAULT_RECIPE`.
     """
 
     def __init__(
         self,
         n_in: int = 1,
-        n_hidden: int = 64,
-        n_components: int = 12,
+        n_hidden: int = 32,
+        n_components: int = 15,
         n_layers: int = 2,
         *,
         activation: str = "tanh",

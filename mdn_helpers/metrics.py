@@ -1,4 +1,4 @@
-"""Scores on one scale for both models: held-out NLL and the energy distance.
+"""Scores: held-out NLL, and the energy distance that puts both models on one scale.
 
 The energy distance between laws P and Q,
 
@@ -14,8 +14,23 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import as_float_tensor, check_finite_2d, check_positive_int
-from .data import seeded_sample
+from torch import nn
+
+from ._checks import as_float_tensor, check_finite_2d, check_nonneg_int, check_positive_int
+from .data import check_pair, seeded_sample
+from .loop import derive_seed
+
+
+@torch.no_grad()
+def heldout_nll(model: nn.Module, x: Tensor, y: Tensor, chunk: int = 50_000) -> float:
+    """Mean NLL (nats) of `model` on (x, y), both (n,), in chunks to bound memory."""
+    x, y = check_pair(x, y)
+    check_positive_int("chunk", chunk)
+    dev = next(model.parameters()).device
+    total = 0.0
+    for s in range(0, x.shape[0], chunk):
+        total += float(model.nll(x[s:s + chunk].to(dev), y[s:s + chunk].to(dev)).sum())
+    return total / x.shape[0]
 
 
 def _mean_pairwise(a: Tensor, b: Tensor, chunk: int) -> Tensor:
@@ -50,31 +65,44 @@ def energy_distance(a: Tensor, b: Tensor, *, chunk: int = 1024) -> float:
 
 
 def joint_sample(n: int, seed: int) -> Tensor:
-    """n points (x, y) of the true joint, as (n, 2), from a generator seeded `seed`."""
+    """n points (x, y) of the true joint, as (n, 2): `seeded_sample(n, seed)` stacked."""
     x, y = seeded_sample(n, seed)
     return torch.stack([x, y], dim=1)
 
 
-def energy_noise_floor(n: int = 10_000, repeats: int = 5, seed: int = 10_000) -> tuple[float, float]:
+def energy_noise_floor(n: int = 10_000, repeats: int = 5, seed: int = 0) -> tuple[float, float]:
     """Mean and standard deviation of the energy distance between two independent
     true draws of n points each, over `repeats` pairs: the score's noise level."""
     check_positive_int("repeats", repeats, minimum=2)
-    scores = [energy_distance(joint_sample(n, seed + 2 * r), joint_sample(n, seed + 2 * r + 1))
-              for r in range(repeats)]
+    scores = [energy_distance(joint_sample(n, derive_seed(seed, f"floor/{r}/a")),
+                              joint_sample(n, derive_seed(seed, f"floor/{r}/b"))) for r in range(repeats)]
     mean = sum(scores) / repeats
     sd = math.sqrt(sum((s - mean) ** 2 for s in scores) / (repeats - 1))
     return mean, sd
 
 
 @torch.no_grad()
-def mdn_energy_distance(model, n: int = 10_000, seed: int = 20_000) -> float:
+def mdn_energy_distance(model: nn.Module, n: int = 10_000, seed: int = 0) -> float:
     """Energy distance between the true joint and (x, ŷ), x from the data, ŷ ~ MDN(x).
 
-    Puts the MDN on the same scale as the GAN. Both sides use fresh draws.
+    Puts the MDN on the same scale as the GAN. Both sides use fresh draws,
+    from streams derived from `seed`.
     """
     check_positive_int("n", n, minimum=2)
     dev = next(model.parameters()).device
-    x, _ = seeded_sample(n, seed)
-    gen = torch.Generator(device=dev).manual_seed(seed + 1)
+    x, _ = seeded_sample(n, derive_seed(seed, "mdn_energy/x"))
+    gen = torch.Generator(device=dev).manual_seed(derive_seed(seed, "mdn_energy/y"))
     y_hat = model.sample(x.to(dev), generator=gen).cpu()
-    return energy_distance(torch.stack([x, y_hat], 1), joint_sample(n, seed + 2))
+    return energy_distance(torch.stack([x, y_hat], 1), joint_sample(n, derive_seed(seed, "mdn_energy/true")))
+
+
+@torch.no_grad()
+def slogan_energy(generator: nn.Module, n: int = 10_000, seed: int = 0) -> float:
+    """Energy distance between n points of a SLOGAN generator and n fresh true
+    points (x, y), both drawn from streams derived from `seed`."""
+    check_positive_int("n", n, minimum=2)
+    check_nonneg_int("seed", seed)
+    w = next(generator.parameters())
+    g = torch.Generator(device=w.device).manual_seed(derive_seed(seed, "slogan_energy/generated"))
+    fake = generator.sample(n, generator=g).float().cpu()
+    return energy_distance(fake, joint_sample(n, derive_seed(seed, "slogan_energy/true")))

@@ -7,7 +7,6 @@ Models are only called here (no training); tensors go in, figures come out.
 from __future__ import annotations
 
 import functools
-import math
 from typing import Sequence
 
 import matplotlib
@@ -17,6 +16,7 @@ import torch
 from matplotlib.figure import Figure
 
 from .data import Y_HIGH, Y_LOW, true_conditional_density, true_conditional_mean
+from .loop import derive_seed
 
 #: One palette for the whole project (colour-blind safe, Okabe–Ito).
 COLORS = {
@@ -98,21 +98,25 @@ def plot_samples(x, y, x_model, y_model, *, x_biased=None, y_biased=None, biased
 @styled
 def plot_loss(history, *, bayes: float | None = None, reference: dict | None = None, ax=None,
               title: str = "Training the MDN") -> Figure:
-    """Training loss per step and validation NLL (if recorded) from a History,
-    with the Bayes limit and other reference levels ({label: nats}) as lines."""
+    """Training loss per step (history["loss"]) and validation NLL (history
+    ["val_nll"], if recorded) from a History, with the Bayes limit and other
+    reference levels ({label: nats}) as lines. An empty History draws the axes."""
     fig, ax = _axes(ax)
-    steps = np.arange(1, len(history.train_loss) + 1)
-    ax.plot(steps, history.train_loss, color=COLORS["model"], lw=1, label="training NLL")
-    if history.val_nll:
-        ax.plot(history.val_step, history.val_nll, color=COLORS["val"], lw=1.5, marker="o", ms=2.5,
-                label="validation NLL")
+    loss = history.per_step.get("loss", [])
+    val = history.evals.get("val_nll", [])
+    ax.plot(np.arange(1, len(loss) + 1), loss, color=COLORS["model"], lw=1, label="training NLL")
+    if val:
+        ax.plot(history.eval_steps, val, color=COLORS["val"], lw=1.5, marker="o", ms=2.5, label="validation NLL")
+    levels = dict(reference or {})
     if bayes is not None:
         ax.axhline(bayes, color=COLORS["truth"], ls="--", lw=1, label=f"Bayes limit {bayes:.3f}")
-    for i, (label, level) in enumerate((reference or {}).items()):
+    for i, (label, level) in enumerate(levels.items()):
         ax.axhline(level, color="0.5", ls=[":", "-."][i % 2], lw=1, label=f"{label} {level:.2f}")
-    lo = min([*history.train_loss[-200:], *(history.val_nll or [math.inf]), bayes or math.inf])
-    hi = np.percentile(history.train_loss, 90) if history.train_loss else lo + 1
-    ax.set_ylim(lo - 0.05, max(hi, lo + 0.3) + 0.05)
+    shown = [*loss[-200:], *val, *([bayes] if bayes is not None else [])]
+    if shown:
+        lo = min(shown)
+        hi = float(np.percentile(loss, 90)) if loss else max(shown)
+        ax.set_ylim(lo - 0.05, max(hi, lo + 0.3) + 0.05)
     ax.set(xlabel="step", ylabel="NLL (nats)", title=title)
     ax.legend(loc="upper right")
     return fig
@@ -212,7 +216,7 @@ def plot_bias_grid(model, *, pi_biases: Sequence[float] = (0.0, 2.0, 5.0), std_b
                    data=None, n: int = 1500, seed: int = 0,
                    title: str = "Graves' sampling biases: pi_bias (columns), std_bias (rows)") -> Figure:
     """A static grid of biased samples, for readers without a live kernel."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(derive_seed(seed, "bias_grid/x"))
     xs = torch.rand(n, generator=gen) * 30 - 15
     dev = next(model.parameters()).device
     fig, axes = plt.subplots(len(std_biases), len(pi_biases), figsize=(3.3 * len(pi_biases), 2.6 * len(std_biases)),
@@ -220,7 +224,8 @@ def plot_bias_grid(model, *, pi_biases: Sequence[float] = (0.0, 2.0, 5.0), std_b
     for r, sb in enumerate(std_biases):
         for c, pb in enumerate(pi_biases):
             ax = axes[r, c]
-            g = torch.Generator(device=dev).manual_seed(seed + 1)  # same noise in every panel
+            # the same noise in every panel
+            g = torch.Generator(device=dev).manual_seed(derive_seed(seed, "bias_grid/noise"))
             ys = model.sample(xs.to(dev), pi_bias=pb, std_bias=sb, generator=g).cpu()
             if data is not None:
                 ax.scatter(_np(data[0]), _np(data[1]), s=1.5, color=COLORS["data"], alpha=0.25, linewidths=0,
@@ -345,13 +350,13 @@ def plot_gan_densities(fake, x, y, *, max_points: int = 3000, levels: int = 10, 
 def plot_slogan_history(history, *, noise_floor: tuple[float, float] | None = None,
                         title: str = "Training the SLOGAN") -> Figure:
     """Left: the energy distance to the data at each evaluation of a
-    SloganHistory, on a symmetric-log scale (the unbiased score dips below 0
+    SLOGAN History (history["energy"]), on a symmetric-log scale (the unbiased score dips below 0
     by noise), with the noise floor's band mean ± 2 sd if given as (mean, sd)
     for the same number of points. Right: the critic's mean Lipschitz ratio
     over real×fake pairs per generator step."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.0), layout="constrained")
-    e = np.asarray(history.energy, dtype=float)
-    axes[0].plot(np.asarray(history.eval_step), e, color=COLORS["model"], marker="o", ms=3, lw=1.5,
+    e = np.asarray(history["energy"], dtype=float)
+    axes[0].plot(np.asarray(history.eval_steps), e, color=COLORS["model"], marker="o", ms=3, lw=1.5,
                  label="energy distance")
     if noise_floor is not None:
         mean, sd = noise_floor
@@ -360,7 +365,7 @@ def plot_slogan_history(history, *, noise_floor: tuple[float, float] | None = No
     axes[0].set_yscale("symlog", linthresh=1e-2)
     axes[0].set(xlabel="generator step", ylabel="energy distance", title="Distance to the data (lower is better)")
     axes[0].legend(loc="upper right")
-    lip = np.asarray(history.lip_mean, dtype=float)
+    lip = np.asarray(history["lip_mean"], dtype=float)
     axes[1].plot(np.arange(1, len(lip) + 1), lip, color=COLORS["val"], lw=0.8, label="mean |Δf| / ‖r − g‖")
     axes[1].axhline(1.0, color=COLORS["truth"], ls="--", lw=1, label="Lipschitz bound 1")
     axes[1].set(xlabel="generator step", ylabel="ratio", title="Critic's Lipschitz ratio")

@@ -72,8 +72,9 @@ def test_true_conditional_mean_against_quad():
 
 def test_mean_regression_learns_the_conditional_mean():
     x, y = seeded_sample(1000, 0)
-    model, losses = fit_mean_regression(x, y, steps=600)
-    assert losses[-1] < 0.8 * losses[0]
+    model, hist = fit_mean_regression(x, y, steps=600)
+    losses = hist["loss"]
+    assert hist.steps == 600 and losses[-1] < 0.8 * losses[0]
     xs = torch.linspace(-12, 12, 50)
     with torch.no_grad():
         err = (model(xs) - true_conditional_mean(xs).float()).abs().mean()

@@ -16,25 +16,20 @@ matplotlib.use("Agg")
 from mdn_helpers import plots  # noqa: E402
 from mdn_helpers.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from mdn_helpers.metrics import joint_sample  # noqa: E402
+from mdn_helpers.loop import TrainingDiverged, minibatches, seeded_init  # noqa: E402
+from mdn_helpers.metrics import slogan_energy  # noqa: E402
 from mdn_helpers.slogan import (  # noqa: E402
-    RECIPES,
-    SEED_RECIPE,
     Critic,
-    Generator,
-    SloganDiverged,
-    _real_batches,
+    SloganGenerator,
     slogan_critic_loss,
     slogan_critic_terms,
-    slogan_energy,
     slogan_generator_loss,
-    train_slogan,
 )
-from mdn_helpers.train import TrainingDiverged, seeded_init  # noqa: E402
+from mdn_helpers.slogan_train import RECIPES, SEED_RECIPE, as_points, train_slogan  # noqa: E402
 
-# A short, cheap recipe for the tests: constant learning rate ("step" with no
-# drops), few critic steps, no evaluation until the end.
-QUICK = dataclasses.replace(RECIPES["default"], schedule="step", lr_drops=(), n_critic=2, eval_every=10_000,
-                            n_eval=500)
+# A short, cheap recipe for the tests: constant learning rate, few critic
+# steps, no evaluation until the end.
+QUICK = dataclasses.replace(RECIPES["default"], schedule="constant", n_critic=2, eval_every=10_000, n_eval=500)
 
 
 def linear_critic(wx: float, wy: float, b: float) -> nn.Linear:
@@ -63,10 +58,10 @@ def test_critic_loss_equals_a_hand_computation():
     penalty = 10.0 * sum((max(r, 1.0) - 1.0) ** 2 for r in ratios)
     assert penalty == pytest.approx(10 * (4 + 4 + 2 * (3 / math.sqrt(2) - 1) ** 2), rel=1e-5)
     terms = slogan_critic_terms(critic, real, fake, lam=10.0)
-    assert terms.f_real == pytest.approx(4.5)
-    assert terms.f_fake == pytest.approx(7.0)
-    assert terms.penalty == pytest.approx(penalty, rel=1e-12)
-    assert terms.lip_mean == pytest.approx(sum(ratios) / 6, rel=1e-12)
+    assert float(terms.f_real) == pytest.approx(4.5)
+    assert float(terms.f_fake) == pytest.approx(7.0)
+    assert float(terms.penalty) == pytest.approx(penalty, rel=1e-12)
+    assert float(terms.lip_mean) == pytest.approx(sum(ratios) / 6, rel=1e-12)
     assert float(terms.loss.detach()) == pytest.approx(9.0 + penalty, rel=1e-12)
     assert float(slogan_critic_loss(critic, real, fake, lam=10.0).detach()) == pytest.approx(9.0 + penalty, rel=1e-12)
     # lam scales the penalty only
@@ -113,12 +108,12 @@ def test_critic_loss_gradient_equals_the_seeds_multi_backward(scale):
     assert terms.penalty > 0  # the penalty's gradient is part of what is compared
     for got, want in zip((p.grad for p in critic.parameters()), expected_grads):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
-    assert (terms.f_real, terms.f_fake, terms.penalty, terms.lip_mean) == pytest.approx(expected_parts, rel=1e-10)
+    assert [float(t) for t in terms[1:]] == pytest.approx(expected_parts, rel=1e-10)
 
 
 def test_no_gradient_reaches_the_generator_through_the_critic_loss():
     with seeded_init(0):
-        g, c = Generator(n_random=8, n_hidden=8), Critic(n_hidden=8)
+        g, c = SloganGenerator(n_random=8, n_hidden=8), Critic(n_hidden=8)
     fake = g.sample(6, generator=torch.Generator().manual_seed(0))
     slogan_critic_loss(c, joint_sample(5, 0), fake).backward()
     assert all(p.grad is None for p in g.parameters())
@@ -158,7 +153,7 @@ def test_penalty_is_zero_for_a_1_lipschitz_critic_and_positive_for_a_steep_one()
 
 def test_networks_shapes_and_orthogonal_init():
     with seeded_init(0):
-        g, c = Generator(), Critic()
+        g, c = SloganGenerator(), Critic()
     assert g.config == {"n_random": 256, "n_hidden": 128} and c.config == {"n_hidden": 50}
     pts = g.sample(11, generator=torch.Generator().manual_seed(0))
     assert pts.shape == (11, 2)
@@ -176,11 +171,11 @@ def test_networks_shapes_and_orthogonal_init():
 
 def test_checkpoint_round_trip_of_both_nets(tmp_path):
     with seeded_init(5):
-        g, c = Generator(n_random=16, n_hidden=24), Critic(n_hidden=12)
+        g, c = SloganGenerator(n_random=16, n_hidden=24), Critic(n_hidden=12)
     save_checkpoint(g, tmp_path / "g.pt", extra={"note": "x"})
     save_checkpoint(c, tmp_path / "c.pt")
     g2, c2 = load_checkpoint(tmp_path / "g.pt"), load_checkpoint(tmp_path / "c.pt")
-    assert type(g2) is Generator and type(c2) is Critic
+    assert type(g2) is SloganGenerator and type(c2) is Critic
     assert g2.config == g.config and c2.config == c.config
     z = torch.randn(9, 16, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -196,22 +191,22 @@ def test_checkpoint_round_trip_of_both_nets(tmp_path):
 def test_short_training_run_lowers_the_energy_distance():
     # A gentle, constant learning rate: the default recipe's first few hundred
     # steps are noisy, and its cosine decay is tied to the run's length.
-    rec = dataclasses.replace(RECIPES["default"], n_critic=5, schedule="step", lr_generator=1e-3, lr_critic=1e-3,
-                              n_eval=1000, eval_every=250)
-    g, c, hist = train_slogan(iterations=250, seed=0, progress=False, recipe=rec)
-    assert hist.eval_step == [0, 250]
-    start, end = hist.energy
+    rec = dataclasses.replace(RECIPES["default"], n_critic=5, schedule="constant", lr=1e-3, n_eval=1000,
+                              eval_every=250)
+    g, c, hist = train_slogan(steps=250, seed=0, progress=False, recipe=rec)
+    assert hist.eval_steps == [0, 250]
+    start, end = hist["energy"]
     assert start > 1.5  # the untrained generator is far off
     assert end < 0.5 * start
     assert slogan_energy(g, 1000, seed=5) < 0.5 * start  # and on other draws too
-    assert len(hist.f_real) == len(hist.lip_mean) == len(hist.g_loss) == 250
-    assert all(math.isfinite(v) for v in hist.penalty)
-    assert hist.data == "fresh draws every step"
+    assert hist.steps == len(hist["f_real"]) == len(hist["lip_mean"]) == len(hist["g_loss"]) == 250
+    assert all(math.isfinite(v) for v in hist["penalty"])
+    assert hist.data == "fresh draws every step, 128 a batch"
     assert not g.training and not c.training
 
 
 def test_fixed_seed_gives_identical_history_and_weights():
-    runs = [train_slogan(iterations=12, seed=3, progress=False, recipe=QUICK) for _ in range(2)]
+    runs = [train_slogan(steps=12, seed=3, progress=False, recipe=QUICK) for _ in range(2)]
     (g1, c1, h1), (g2, c2, h2) = runs
     d1, d2 = h1.as_dict(), h2.as_dict()
     for d in (d1, d2):
@@ -219,15 +214,15 @@ def test_fixed_seed_gives_identical_history_and_weights():
     assert d1 == d2
     for a, b in zip([*g1.parameters(), *c1.parameters()], [*g2.parameters(), *c2.parameters()]):
         assert torch.equal(a, b)
-    _, _, h3 = train_slogan(iterations=12, seed=4, progress=False, recipe=QUICK)
-    assert h3.f_real != h1.f_real
+    _, _, h3 = train_slogan(steps=12, seed=4, progress=False, recipe=QUICK)
+    assert h3["f_real"] != h1["f_real"]
 
 
 def test_training_leaves_the_global_rng_and_thread_count_alone():
     torch.manual_seed(123)
     before, threads = torch.get_rng_state(), torch.get_num_threads()
     seen = []
-    train_slogan(iterations=2, seed=0, progress=False, recipe=dataclasses.replace(QUICK, eval_every=1),
+    train_slogan(steps=2, seed=0, progress=False, recipe=dataclasses.replace(QUICK, eval_every=1),
                  num_threads=1, callback=lambda *a: seen.append(torch.get_num_threads()))
     assert torch.equal(torch.get_rng_state(), before)
     assert torch.get_num_threads() == threads
@@ -237,35 +232,57 @@ def test_training_leaves_the_global_rng_and_thread_count_alone():
 def test_seed_recipe_schedule_and_data():
     steps = [SEED_RECIPE.critic_steps(i) for i in (0, 9, 10, 99, 100, 101, 200)]
     assert steps == [100, 100, 10, 10, 100, 10, 100]
-    assert [SEED_RECIPE.lr_scale(i, 30_000) for i in (0, 9_999, 10_000, 19_999, 20_000, 29_999)] == \
+    # the schedule, read off torch's MultiStepLR: 1e-3, divided by 3 at 10k and 20k
+    opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=SEED_RECIPE.lr)
+    sched, lrs = SEED_RECIPE.scheduler(opt), {}
+    for i in range(30_000):
+        lrs[i] = opt.param_groups[0]["lr"]
+        opt.step()
+        sched.step()
+    assert [lrs[i] / 1e-3 for i in (0, 9_999, 10_000, 19_999, 20_000, 29_999)] == \
         pytest.approx([1, 1, 1 / 3, 1 / 3, 1 / 9, 1 / 9])
-    assert SEED_RECIPE.iterations == 30_000 and SEED_RECIPE.lr_generator == SEED_RECIPE.lr_critic == 1e-3
+    assert SEED_RECIPE.steps == 30_000 and SEED_RECIPE.lr == 1e-3 and SEED_RECIPE.lr_critic is None
     # The original DataLoader over 1000 points, batch 256, no shuffling: 256, 256, 256, 232, then again.
     pts = torch.arange(2000.0).reshape(1000, 2)
-    nxt = _real_batches(pts, 256, False, torch.device("cpu"), torch.Generator())
-    batches = [nxt() for _ in range(5)]
+    nxt = minibatches((pts,), 256, shuffle=False, generator=torch.Generator())
+    batches = [nxt()[0] for _ in range(5)]
     assert [b.shape[0] for b in batches] == [256, 256, 256, 232, 256]
     torch.testing.assert_close(batches[3][-1], pts[-1])
     torch.testing.assert_close(batches[4], pts[:256])
     # a run of 2 generator steps: 200 critic steps on the fixed 1000 points
     rec = dataclasses.replace(SEED_RECIPE, n_eval=200)
-    _, _, hist = train_slogan(iterations=2, seed=0, progress=False, recipe=rec)
+    _, _, hist = train_slogan(steps=2, seed=0, progress=False, recipe=rec)
     assert "fixed training set of 1000 points" in hist.data
-    assert len(hist.f_real) == 2
+    assert hist.steps == 2
 
 
 def test_default_recipe_is_documented_and_sane():
     rec = RECIPES["default"]
-    assert rec.n_train is None and rec.ema is not None and rec.schedule == "cosine"
-    assert rec.lr_scale(rec.iterations, rec.iterations) == pytest.approx(0.0, abs=1e-12)
+    assert rec.fresh and rec.ema is not None and rec.schedule == "cosine"
+    opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=rec.lr)
+    sched = rec.scheduler(opt)
+    for _ in range(rec.steps):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)  # cosine decay to 0
 
 
 def test_given_data_is_used_as_a_fixed_training_set():
     x, y = joint_sample(64, 9).unbind(1)
-    _, _, h_pair = train_slogan((x, y), iterations=3, seed=0, progress=False, recipe=QUICK)
-    _, _, h_tensor = train_slogan(torch.stack([x, y], 1), iterations=3, seed=0, progress=False, recipe=QUICK)
+    _, _, h_pair = train_slogan((x, y), steps=3, seed=0, progress=False, recipe=QUICK)
+    _, _, h_tensor = train_slogan(torch.stack([x, y], 1), steps=3, seed=0, progress=False, recipe=QUICK)
     assert "fixed training set of 64 points" in h_pair.data
-    assert h_pair.f_real == h_tensor.f_real
+    assert h_pair["f_real"] == h_tensor["f_real"]
+
+
+def test_points_are_read_as_rows_and_pairs_only_from_tuples():
+    two = [[1.0, 2.0], [3.0, 4.0]]  # two points, not an (x, y) pair
+    torch.testing.assert_close(as_points(two), torch.tensor(two))
+    torch.testing.assert_close(as_points((torch.tensor([1.0, 3.0]), torch.tensor([2.0, 4.0]))), torch.tensor(two))
+    with pytest.raises(ValueError, match=r"\(n, 2\) points or a tuple"):
+        as_points([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="tuple"):
+        as_points((torch.zeros(3), torch.zeros(3), torch.zeros(3)))
 
 
 def test_nan_stops_with_the_step_and_keeps_the_last_good_weights():
@@ -274,13 +291,13 @@ def test_nan_stops_with_the_step_and_keeps_the_last_good_weights():
     rec = dataclasses.replace(QUICK, n_critic=1, shuffle=False)
     good = joint_sample(6, 0)
     data = torch.cat([good, torch.full((2, 2), 3e38)])
-    with pytest.raises(SloganDiverged, match="generator step 3") as info:
-        train_slogan(data, iterations=10, batch_size=2, seed=0, progress=False, recipe=rec)
+    with pytest.raises(TrainingDiverged, match="at step 3") as info:
+        train_slogan(data, steps=10, batch_size=2, seed=0, progress=False, recipe=rec)
     err = info.value
-    assert isinstance(err, TrainingDiverged)
-    assert len(err.history.f_real) == 3
-    g_ref, c_ref, _ = train_slogan(data[:6], iterations=3, batch_size=2, seed=0, progress=False, recipe=rec)
-    for a, b in zip([*err.generator.parameters(), *err.critic.parameters()],
+    assert err.history.steps == 3
+    # the weights at the start of step 2, the last good step: those after 2 steps
+    g_ref, c_ref, _ = train_slogan(data[:6], steps=2, batch_size=2, seed=0, progress=False, recipe=rec)
+    for a, b in zip([*err.model["generator"].parameters(), *err.model["critic"].parameters()],
                     [*g_ref.parameters(), *c_ref.parameters()]):
         assert torch.isfinite(a).all()
         assert torch.equal(a, b)
@@ -293,8 +310,14 @@ def test_nan_stops_with_the_step_and_keeps_the_last_good_weights():
 @pytest.mark.parametrize("kwargs, exc, name", [
     (dict(batch_size=1), ValueError, "batch_size"),
     (dict(batch_size=2.5), TypeError, "batch_size"),
-    (dict(iterations=-1), ValueError, "iterations"),
-    (dict(iterations=1.5), TypeError, "iterations"),
+    (dict(steps=-1), ValueError, "steps"),
+    (dict(steps=1.5), TypeError, "steps"),
+    (dict(iterations=3), TypeError, "unknown recipe field"),
+    (dict(burst_every=-3), ValueError, "burst_every"),
+    (dict(burst_every=2.5), TypeError, "burst_every"),
+    (dict(shuffle="no"), TypeError, "shuffle"),
+    (dict(lr_drops=5), TypeError, "lr_drops"),
+    (dict(progress="no"), TypeError, "progress"),
     (dict(seed=-1), ValueError, "seed"),
     (dict(recipe="fast"), ValueError, "recipe"),
     (dict(device="tpu"), ValueError, "device"),
@@ -305,7 +328,7 @@ def test_nan_stops_with_the_step_and_keeps_the_last_good_weights():
     (dict(data=(torch.zeros(5), torch.tensor([0.0, 1, 2, 3, float("inf")]))), ValueError, "y"),
 ])
 def test_train_slogan_rejects_bad_input(kwargs, exc, name):
-    kwargs = {"iterations": 1, "progress": False, "recipe": QUICK} | kwargs
+    kwargs = {"steps": 1, "progress": False, "recipe": QUICK} | kwargs
     with pytest.raises(exc, match=name):
         train_slogan(**kwargs)
 
@@ -336,9 +359,9 @@ def test_losses_reject_bad_input():
     with pytest.raises(ValueError, match="n_hidden"):
         Critic(n_hidden=0)
     with pytest.raises(TypeError, match="n_random"):
-        Generator(n_random=2.0)
+        SloganGenerator(n_random=2.0)
     with pytest.raises(ValueError, match="n must"):
-        Generator().sample(0)
+        SloganGenerator().sample(0)
 
 
 # ---------------------------------------------------------------------------
@@ -362,7 +385,7 @@ def test_slogan_figures_have_titles_labels_and_legends():
     import matplotlib.pyplot as plt
 
     with seeded_init(0):
-        g, c = Generator(n_random=8, n_hidden=16), Critic(n_hidden=8)
+        g, c = SloganGenerator(n_random=8, n_hidden=16), Critic(n_hidden=8)
     data = joint_sample(500, 0)
     with torch.no_grad():
         fake = g.sample(400, generator=torch.Generator().manual_seed(0)) * 3
@@ -380,7 +403,7 @@ def test_slogan_figures_have_titles_labels_and_legends():
     assert all(a.get_xlabel() == "x" for a in dens.axes)
     assert dens.axes[2].get_legend() is not None
     assert all(len(a.collections) > 0 for a in dens.axes[:2])  # the KDEs drew contours
-    _, _, hist = train_slogan(iterations=3, seed=0, progress=False, recipe=dataclasses.replace(QUICK, eval_every=1))
+    _, _, hist = train_slogan(steps=3, seed=0, progress=False, recipe=dataclasses.replace(QUICK, eval_every=1))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         figs.append(plots.plot_slogan_history(hist, noise_floor=(0.0, 0.01)))
@@ -395,15 +418,16 @@ def test_slogan_figures_have_titles_labels_and_legends():
 def test_cli_slogan_writes_checkpoints_figures_and_json(tmp_path, capsys):
     from mdn_helpers.__main__ import main
 
-    rc = main(["slogan", "--out", str(tmp_path), "--iterations", "3", "--no-progress", "--n-eval", "300"])
+    rc = main(["slogan", "--out", str(tmp_path), "--steps", "3", "--no-progress", "--n-eval", "300"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     for name in ("slogan_generator.pt", "slogan_critic.pt", "slogan_densities.png", "slogan_critic.png"):
         assert (tmp_path / name).stat().st_size > 0
-    assert out["iterations"] == 3 and out["n_eval"] == 300
+    assert out["steps"] == 3 and out["n_eval"] == 300
     assert math.isfinite(out["energy_distance"]) and out["noise_floor_sd"] > 0
-    assert type(load_checkpoint(tmp_path / "slogan_generator.pt")) is Generator
-    assert main(["slogan", "--out", str(tmp_path), "--iterations", "-2", "--no-progress"]) == 2
+    assert type(load_checkpoint(tmp_path / "slogan_generator.pt")) is SloganGenerator
+    assert main(["slogan", "--out", str(tmp_path), "--steps", "-2", "--no-progress"]) == 2
+    assert main(["slogan", "--out", str(tmp_path), "--n-eval", "1", "--no-progress"]) == 2
 
 
 def test_nan_gradient_stops_with_finite_weights(monkeypatch):
@@ -423,9 +447,10 @@ def test_nan_gradient_stops_with_finite_weights(monkeypatch):
         return real_step(self, *a, **k)
 
     monkeypatch.setattr(torch.optim.Adam, "step", poisoned_step)
-    with pytest.raises(SloganDiverged) as info:
-        train_slogan(joint_sample(64, 0), iterations=10, batch_size=8, seed=0, progress=False, recipe=rec)
+    with pytest.raises(TrainingDiverged) as info:
+        train_slogan(joint_sample(64, 0), steps=10, batch_size=8, seed=0, progress=False, recipe=rec)
     err = info.value
-    assert "weights became nan at generator step 0" in str(err)
-    for p in [*err.generator.parameters(), *err.critic.parameters()]:
+    assert "the weights became non-finite at step 0" in str(err)
+    assert err.history.steps == 0
+    for p in err.model.parameters():
         assert torch.isfinite(p).all()

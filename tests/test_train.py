@@ -3,9 +3,13 @@ reject bad arguments; the default recipe reaches its quality bar."""
 import pytest
 import torch
 
+import dataclasses
+
 from mdn_helpers.data import bayes_nll, make_splits, seeded_sample
+from mdn_helpers.loop import TrainingDiverged
 from mdn_helpers.mdn import MDN, MDNEnsemble
-from mdn_helpers.train import TrainingDiverged, fit_mdn, fit_mdn_ensemble, heldout_nll
+from mdn_helpers.metrics import heldout_nll
+from mdn_helpers.train import DEFAULT_RECIPE, RECIPES, fit_mdn, fit_mdn_ensemble
 
 
 @pytest.fixture(scope="module")
@@ -19,11 +23,14 @@ def test_training_lowers_nll(data):
     model, hist = fit_mdn(x, y, steps=300, progress=False, x_val=xt[:1000], y_val=yt[:1000], eval_every=100)
     before, after = heldout_nll(untrained, xt, yt), heldout_nll(model, xt, yt)
     assert after < before - 1.0, (before, after)
-    assert len(hist.train_loss) == 300
-    assert hist.train_loss[-1] < hist.train_loss[0] - 1.0
-    assert hist.val_step == [100, 200, 300] and len(hist.val_nll) == 3
-    assert hist.val_nll[-1] < hist.val_nll[0]
+    assert hist.steps == len(hist["loss"]) == 300
+    assert hist["loss"][-1] < hist["loss"][0] - 1.0
+    assert hist.eval_steps == [0, 100, 200, 300] and len(hist["val_nll"]) == 4
+    assert hist["val_nll"][-1] < hist["val_nll"][0]
+    # the evaluation at step 0 is the untrained model's
+    assert hist["val_nll"][0] == pytest.approx(heldout_nll(untrained, xt[:1000], yt[:1000]), abs=1e-5)
     assert isinstance(model, MDN) and not model.training
+    assert hist.weights == "last" and hist.recipe["steps"] == 300 and hist.recipe["name"] == "default"
 
 
 def test_same_seed_same_weights_and_global_rng_untouched(data):
@@ -35,7 +42,7 @@ def test_same_seed_same_weights_and_global_rng_untouched(data):
     c, _ = fit_mdn(x, y, steps=50, seed=8, progress=False)
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(va, vb), k
-    assert ha.train_loss == hb.train_loss
+    assert ha["loss"] == hb["loss"]
     assert not torch.equal(a.head.lin.weight, c.head.lin.weight)
 
 
@@ -43,19 +50,24 @@ def test_minibatches_fresh_draws_and_callback(data):
     (x, y), (xt, yt) = data
     calls = []
     _, hist = fit_mdn(x, y, steps=40, batch_size=64, progress=False, eval_every=20,
-                      callback=lambda step, h, m: calls.append((step, len(h.train_loss))))
-    assert calls == [(20, 20), (40, 40)]
-    model, hist = fit_mdn(fresh=True, batch_size=256, steps=300, progress=False)
+                      callback=lambda step, h, m: calls.append((step, h.steps)))
+    assert calls == [(0, 0), (20, 20), (40, 40)]
+    model, hist = fit_mdn(recipe="fresh", batch_size=256, steps=300, progress=False)
     assert heldout_nll(model, xt, yt) < 2.2
+    assert hist.data.startswith("fresh draws")
 
 
 def test_early_stopping_keeps_best(data):
     (x, y), (xt, yt) = data
     model, hist = fit_mdn(x, y, steps=400, lr=0.05, progress=False, x_val=xt[:500], y_val=yt[:500],
                           eval_every=10, patience=2)
-    assert hist.best_step is not None
-    best = min(hist.val_nll)
+    assert hist.best_step is not None and hist.weights == "best"
+    best = min(hist["val_nll"])
     assert heldout_nll(model, xt[:500], yt[:500]) == pytest.approx(best, abs=1e-5)
+    # without patience the last weights come back, and the History says so
+    last, h2 = fit_mdn(x, y, steps=40, lr=0.05, progress=False, x_val=xt[:500], y_val=yt[:500], eval_every=10)
+    assert h2.weights == "last" and h2.best_step is not None
+    assert heldout_nll(last, xt[:500], yt[:500]) == pytest.approx(h2["val_nll"][-1], abs=1e-5)
 
 
 def test_nan_loss_stops_with_step_and_keeps_last_good_weights(data, monkeypatch):
@@ -69,11 +81,11 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_weights(data, monkeypatch)
         return out * float("nan") if calls["n"] == 6 else out
 
     monkeypatch.setattr(MDN, "nll", flaky)
-    with pytest.raises(TrainingDiverged, match="at step 5") as info:
+    with pytest.raises(TrainingDiverged, match="loss became nan.* at step 5") as info:
         fit_mdn(x, y, steps=20, progress=False)
     monkeypatch.setattr(MDN, "nll", real_nll)
     kept = info.value.model
-    assert len(info.value.history.train_loss) == 5
+    assert info.value.history.steps == 5
     # the weights kept are those step 4 saw (after 4 updates), the last whose
     # loss was finite: the same run, unpatched, shows them to a callback
     seen = {}
@@ -118,6 +130,14 @@ def test_default_recipe_quality():
     (dict(patience=3), ValueError, "patience"),
     (dict(device="tpu"), ValueError, "device"),
     (dict(x_val=torch.zeros(3)), ValueError, "x_val and y_val"),
+    (dict(progress="no"), TypeError, "progress"),
+    (dict(fresh="yes"), TypeError, "fresh"),
+    (dict(shuffle="no"), TypeError, "shuffle"),
+    (dict(schedule="linear"), ValueError, "schedule"),
+    (dict(lr_drops=5), TypeError, "lr_drops"),
+    (dict(recipe="best"), ValueError, "recipe"),
+    (dict(stepz=3), TypeError, "unknown recipe field"),
+    (dict(activation="gelu"), ValueError, "activation"),
 ])
 def test_bad_training_arguments(data, kwargs, exc, match):
     (x, y), _ = data
@@ -135,7 +155,9 @@ def test_bad_training_data():
     with pytest.raises(ValueError, match="give the training data"):
         fit_mdn(progress=False)
     with pytest.raises(ValueError, match="batch_size"):
-        fit_mdn(fresh=True, progress=False)
+        fit_mdn(recipe="fresh", batch_size=None, progress=False)
+    with pytest.raises(ValueError, match="draws its own data"):
+        fit_mdn(torch.zeros(3), torch.zeros(3), recipe="fresh", progress=False)
     with pytest.raises(ValueError, match="n_members"):
         fit_mdn_ensemble(torch.zeros(3), torch.zeros(3), n_members=0, progress=False)
     if not torch.cuda.is_available():
@@ -157,11 +179,84 @@ def test_early_stopping_stops_patience_evaluations_after_the_best(data):
     (x, y), (xt, yt) = data
     _, hist = fit_mdn(x, y, steps=3000, lr=0.05, progress=False, x_val=xt[:300], y_val=yt[:300],
                       eval_every=10, patience=3)
-    assert hist.val_step[-1] < 3000, "the test needs a run that stops early"
-    assert hist.val_step[-1] - hist.best_step == 3 * 10
-    assert min(hist.val_nll[-3:]) >= min(hist.val_nll)
+    assert hist.stopped_early and hist.eval_steps[-1] < 3000, "the test needs a run that stops early"
+    assert hist.eval_steps[-1] - hist.best_step == 3 * 10
+    assert min(hist["val_nll"][-3:]) >= min(hist["val_nll"])
 
 
 def test_one_point_is_refused_by_name():
     with pytest.raises(ValueError, match="at least 2 points"):
         fit_mdn(torch.zeros(1), torch.zeros(1), progress=False)
+
+
+def test_the_stopping_evaluation_reaches_the_callback(data):
+    (x, y), (xt, yt) = data
+    seen = []
+    _, hist = fit_mdn(x, y, steps=3000, lr=0.05, progress=False, x_val=xt[:300], y_val=yt[:300],
+                      eval_every=10, patience=3, callback=lambda step, h, m: seen.append(step))
+    assert hist.stopped_early
+    assert seen == hist.eval_steps and seen[-1] == hist.steps
+
+
+def test_ensemble_early_stopping_keeps_the_best_ensemble(data):
+    (x, y), (xt, yt) = data
+    ens, hist = fit_mdn_ensemble(x, y, n_members=2, steps=400, lr=0.05, progress=False, x_val=xt[:300],
+                                 y_val=yt[:300], eval_every=10, patience=2)
+    assert hist.weights == "best" and hist.best_step is not None
+    assert heldout_nll(ens, xt[:300], yt[:300]) == pytest.approx(min(hist["val_nll"]), abs=1e-5)
+
+
+def test_recipes_are_frozen_data_with_named_presets():
+    assert set(RECIPES) == {"default", "fresh", "seed"}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DEFAULT_RECIPE.steps = 5
+    # MDN()'s own defaults are the default recipe's network
+    net = MDN().config
+    assert {k: net[k] for k in DEFAULT_RECIPE.network()} == DEFAULT_RECIPE.network()
+    seed = RECIPES["seed"]
+    # the seed notebook: 2000 epochs of 1000 points in batches of 32 (32 batches an epoch), Adam 1e-3
+    assert (seed.steps, seed.batch_size, seed.lr, seed.schedule, seed.shuffle) == (64_000, 32, 1e-3, "constant", False)
+    assert (seed.n_layers, seed.n_hidden, seed.n_components) == (1, 32, 20)
+    custom = dataclasses.replace(DEFAULT_RECIPE, name="mine", steps=7)
+    _, hist = fit_mdn(*seeded_sample(50, 0), recipe=custom, progress=False)
+    assert hist.steps == 7 and hist.recipe["name"] == "mine"
+
+
+def test_the_seed_recipe_reads_batches_in_order_with_a_short_last_batch(monkeypatch):
+    x, y = seeded_sample(100, 0)
+    seen = []
+    real = MDN.forward
+
+    def spy(self, xb, yb):
+        seen.append(xb.clone())
+        return real(self, xb, yb)
+
+    monkeypatch.setattr(MDN, "forward", spy)
+    fit_mdn(x, y, recipe="seed", steps=5, progress=False)
+    assert [len(b) for b in seen] == [32, 32, 32, 4, 32]
+    assert torch.equal(torch.cat(seen[:4]), x) and torch.equal(seen[4], x[:32])
+
+
+def test_the_step_schedule_divides_the_learning_rate(data):
+    (x, y), _ = data
+    lrs = []
+    real = torch.optim.AdamW.step
+
+    def spy(self, *a, **k):
+        lrs.append(self.param_groups[0]["lr"])
+        return real(self, *a, **k)
+
+    torch.optim.AdamW.step = spy
+    try:
+        fit_mdn(x, y, steps=6, lr=0.3, schedule="step", lr_drops=(2, 4), lr_factor=3.0, progress=False)
+    finally:
+        torch.optim.AdamW.step = real
+    assert lrs == pytest.approx([0.3, 0.3, 0.1, 0.1, 0.1 / 3, 0.1 / 3])
+
+
+def test_training_works_inside_no_grad(data):
+    (x, y), _ = data
+    with torch.no_grad():
+        model, hist = fit_mdn(x, y, steps=5, progress=False)
+    assert hist.steps == 5
+

@@ -1,0 +1,387 @@
+"""The one training loop every trainer runs on, its History, recipes' common
+fields, and seed derivation.
+
+A trainer supplies a *step function* (one optimiser step; returns its scalars
+as 0-d tensors) and an *evaluation* (scores the model; returns floats). The
+loop owns the rest: the progress bar, timing, evaluation before the first step,
+every `eval_every` steps and after the last, the callback, early stopping,
+and divergence (stop, roll the weights back to the last step whose scalars
+were all finite, raise `TrainingDiverged`).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ._checks import check_bool, check_nonneg_int, check_positive_int, check_real
+
+StepFn = Callable[[int], Mapping[str, Tensor]]
+EvalFn = Callable[[int], Mapping[str, float]]
+Callback = Callable[[int, "History", nn.Module], None]
+
+
+# ---------------------------------------------------------------------------
+# Seeds, threads
+# ---------------------------------------------------------------------------
+
+def derive_seed(seed: int, tag: str) -> int:
+    """A seed for the random stream `tag` of a run seeded `seed`, in [0, 2**63).
+
+    Every stream a run draws from (weights, noise, data order, scoring points)
+    gets its own tag, so streams never overlap and adding one changes no other.
+    """
+    check_nonneg_int("seed", seed)
+    if not isinstance(tag, str) or not tag:
+        raise TypeError(f"tag must be a non-empty str, got {tag!r}")
+    digest = hashlib.blake2b(f"{int(seed)}/{tag}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+@contextlib.contextmanager
+def seeded_init(seed: int) -> Iterator[None]:
+    """Seed the global CPU RNG for weight init inside the block, then restore it.
+
+    Only the CPU generator is touched (models are built on the CPU, then
+    moved): torch.manual_seed would also reseed every CUDA generator.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
+        yield
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with `n` intra-op CPU threads (None: leave as is), then restore.
+
+    These models are tiny (a 1000 × 32 matrix product is a few µs of work):
+    extra threads add synchronisation and, when another process holds a core,
+    spin-waiting that slowed training 50-fold in our measurements. One thread
+    is the default of every trainer here.
+    """
+    if n is None:
+        yield
+        return
+    check_positive_int("num_threads", n)
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------------------
+# Recipes: the fields every trainer shares
+# ---------------------------------------------------------------------------
+
+SCHEDULES = ("cosine", "step", "constant")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipe:
+    """Fields every recipe has (each trainer's recipe adds its own).
+
+    steps: optimiser steps (for SLOGAN, generator steps). batch_size: points
+    per step (None: the whole training set). lr: learning rate. schedule:
+    "cosine" (to 0 over the run), "step" (divided by `lr_factor` at each step
+    in `lr_drops`) or "constant". fresh: draw new points of the data set every
+    step instead of reading a fixed training set; shuffle: reshuffle a fixed
+    set each pass (False reads it in order). eval_every: steps between
+    evaluations (and callbacks).
+    """
+
+    name: str = "custom"
+    steps: int
+    batch_size: int | None
+    lr: float
+    schedule: str = "cosine"
+    lr_drops: tuple[int, ...] = ()
+    lr_factor: float = 3.0
+    fresh: bool = False
+    shuffle: bool = True
+    eval_every: int = 100
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a str, got {type(self.name).__name__}")
+        check_nonneg_int("steps", self.steps)
+        if self.batch_size is not None:
+            check_positive_int("batch_size", self.batch_size)
+        check_real("lr", self.lr, minimum=0.0, strict=True)
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if not isinstance(self.lr_drops, tuple):
+            raise TypeError(f"lr_drops must be a tuple of step numbers, got {type(self.lr_drops).__name__}")
+        for d in self.lr_drops:
+            check_positive_int("lr_drops", d)
+        check_real("lr_factor", self.lr_factor, minimum=0.0, strict=True)
+        check_bool("fresh", self.fresh)
+        check_bool("shuffle", self.shuffle)
+        check_positive_int("eval_every", self.eval_every)
+        if self.fresh and self.batch_size is None:
+            raise ValueError("fresh=True needs a batch_size (points drawn per step)")
+
+    def scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+        """This recipe's learning-rate schedule for `optimizer`, stepped once per step."""
+        sched = torch.optim.lr_scheduler
+        if self.schedule == "cosine":
+            return sched.CosineAnnealingLR(optimizer, T_max=max(self.steps, 1))
+        if self.schedule == "step":
+            return sched.MultiStepLR(optimizer, milestones=list(self.lr_drops), gamma=1.0 / self.lr_factor)
+        return sched.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+def resolve_recipe(recipe, presets: Mapping[str, Recipe], cls: type, overrides: dict) -> Recipe:
+    """A preset's name or a recipe of type `cls`, with `overrides` (field=value) applied."""
+    if isinstance(recipe, str) and recipe in presets:
+        rec = presets[recipe]
+    elif isinstance(recipe, cls):
+        rec = recipe
+    else:
+        raise ValueError(f"recipe must be one of {sorted(presets)} or a {cls.__name__}, got {recipe!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise TypeError(f"unknown recipe field(s) {unknown}; a {cls.__name__} has {sorted(names)}")
+    return dataclasses.replace(rec, **overrides) if overrides else rec
+
+
+# ---------------------------------------------------------------------------
+# History and divergence
+# ---------------------------------------------------------------------------
+
+@dataclass
+class History:
+    """What a training run recorded.
+
+    per_step[name][i]: a scalar of optimiser step i + 1 (e.g. "loss");
+    evals[name][j]: a score taken after eval_steps[j] steps (0: before
+    training). h["name"] looks in both. seconds: the whole run; eval_seconds:
+    the part spent evaluating. best_step: the evaluation step with the lowest
+    monitored score (None without one); weights: which weights the model was
+    returned with, "last" or "best" (those of best_step). recipe: the recipe's
+    fields as used; data: the data regime.
+    """
+
+    recipe: dict = field(default_factory=dict)
+    data: str = ""
+    per_step: dict[str, list[float]] = field(default_factory=dict)
+    eval_steps: list[int] = field(default_factory=list)
+    evals: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+    eval_seconds: float = 0.0
+    best_step: int | None = None
+    weights: str = "last"
+    stopped_early: bool = False
+
+    def __getitem__(self, name: str) -> list[float]:
+        if name in self.per_step:
+            return self.per_step[name]
+        if name in self.evals:
+            return self.evals[name]
+        raise KeyError(f"no series {name!r}; recorded: {sorted(self.per_step) + sorted(self.evals)}")
+
+    @property
+    def steps(self) -> int:
+        """Optimiser steps recorded."""
+        return max((len(v) for v in self.per_step.values()), default=0)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class TrainingDiverged(RuntimeError):
+    """A training scalar (or a weight) became NaN or infinite. `.model` holds
+    the weights from the start of the last good step; `.history` what was
+    recorded up to then."""
+
+    def __init__(self, message: str, model: nn.Module, history: History):
+        super().__init__(message)
+        self.model = model
+        self.history = history
+
+
+# ---------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------
+
+def minibatches(tensors: Sequence[Tensor], batch_size: int | None, *, shuffle: bool,
+                generator: torch.Generator) -> Callable[[], tuple[Tensor, ...]]:
+    """A function returning the next batch of rows of `tensors` (same first dim n).
+
+    Passes over the rows, reshuffled each pass (or in order); the last batch of
+    a pass may be short. batch_size None or ≥ n: all rows every time.
+    """
+    n = tensors[0].shape[0]
+    if batch_size is None or batch_size >= n:
+        return lambda: tuple(tensors)
+    order: list[Tensor] = []
+    pos = [n]
+
+    def next_batch() -> tuple[Tensor, ...]:
+        if pos[0] >= n:
+            dev = tensors[0].device
+            order[:] = [torch.randperm(n, generator=generator, device=dev) if shuffle
+                        else torch.arange(n, device=dev)]
+            pos[0] = 0
+        idx = order[0][pos[0]:pos[0] + batch_size]
+        pos[0] += batch_size
+        return tuple(t[idx] for t in tensors)
+    return next_batch
+
+
+class _Rollback:
+    """Weights at the start of the current and of the last good step (two buffers)."""
+
+    def __init__(self, modules: Sequence[nn.Module]):
+        self.params = [p for m in modules for p in m.parameters()]
+        self.prev = [p.detach().clone() for p in self.params]   # start of the last good step
+        self.cur = [p.detach().clone() for p in self.params]
+
+    def begin(self) -> None:
+        _copy(self.cur, self.params)
+
+    def commit(self) -> None:
+        self.prev, self.cur = self.cur, self.prev
+
+    def restore(self) -> None:
+        _copy(self.params, self.prev)
+
+    def finite(self) -> Tensor:
+        """1.0 if every weight is finite, else 0.0 (a 0-d tensor: read with the step's scalars)."""
+        return torch.stack([torch.isfinite(p).all() for p in self.params]).all().float()
+
+
+def _copy(dst: Sequence[Tensor], src: Sequence[Tensor]) -> None:
+    with torch.no_grad():
+        for d, s in zip(dst, src):
+            d.copy_(s)
+
+
+class _Monitor:
+    """Early-stopping state: the lowest monitored score, its weights, evaluations since."""
+
+    def __init__(self, model: nn.Module, name: str | None, patience: int | None):
+        if patience is not None:
+            check_positive_int("patience", patience)
+            if name is None:
+                raise ValueError("patience (early stopping) needs a monitored evaluation")
+        self.model, self.name, self.patience = model, name, patience
+        self.best, self.state, self.since = math.inf, None, 0
+
+    def update(self, scores: Mapping[str, float], done: int, history: History) -> bool:
+        """Record an evaluation; True when it is time to stop."""
+        if self.name is None:
+            return False
+        if scores[self.name] < self.best:
+            self.best, self.since, history.best_step = scores[self.name], 0, done
+            if self.patience is not None:
+                self.state = {k: t.detach().clone() for k, t in self.model.state_dict().items()}
+        else:
+            self.since += 1
+        return self.patience is not None and self.since >= self.patience
+
+    def restore_best(self, history: History) -> None:
+        if self.state is not None:
+            self.model.load_state_dict(self.state)
+            history.weights = "best"
+
+
+def _evaluate(done: int, history: History, evaluate: EvalFn | None, monitor: _Monitor,
+              callback: Callback | None, model: nn.Module) -> bool:
+    """Evaluate after `done` steps, record, call back; True when early stopping says stop."""
+    stop = False
+    if evaluate is not None:
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            scores = {k: float(v) for k, v in evaluate(done).items()}
+        history.eval_seconds += time.perf_counter() - t1
+        history.eval_steps.append(done)
+        for k, v in scores.items():
+            history.evals.setdefault(k, []).append(v)
+        stop = monitor.update(scores, done, history)
+    if callback is not None:
+        callback(done, history, model)
+    return stop
+
+
+def train_loop(
+    step_fn: StepFn,
+    model: nn.Module,
+    history: History,
+    *,
+    steps: int,
+    eval_every: int,
+    evaluate: EvalFn | None = None,
+    monitor: str | None = None,
+    patience: int | None = None,
+    rollback: Sequence[nn.Module] | None = None,
+    callback: Callback | None = None,
+    progress: bool = True,
+    desc: str = "training",
+    show: str | None = None,
+) -> History:
+    """Run `steps` calls of step_fn(step) (step 0-based) and fill `history`.
+
+    step_fn returns its scalars {name: 0-d tensor}; they are read once per step
+    (one host sync) into history.per_step, and `show` names the one on the bar.
+    evaluate(done) → {name: float} runs without gradients before the first
+    step, every `eval_every` steps and after the last; callback(done, history,
+    model) follows each. With `monitor` (an evaluation's name, lower is
+    better) the best step is tracked; with `patience` too, training stops after
+    that many evaluations without improvement and `model` gets the best weights.
+    Divergence: if a scalar of step s is not finite, or its update leaves a
+    weight of `rollback` (default [model]) that is not, those weights go back
+    to the start of step s − 1, the last good step (the initial weights if s
+    is 0), and TrainingDiverged is raised carrying `model` and `history`.
+    """
+    check_nonneg_int("steps", steps)
+    check_positive_int("eval_every", eval_every)
+    check_bool("progress", progress)
+    from tqdm.auto import tqdm
+
+    best = _Monitor(model, monitor, patience)
+    weights = _Rollback(rollback if rollback is not None else [model])
+    t0 = time.perf_counter()
+
+    def diverged(what: str) -> TrainingDiverged:
+        weights.restore()
+        history.seconds = time.perf_counter() - t0
+        return TrainingDiverged(f"{what}; the weights are set back to those at the start of the last good "
+                                "step, the last whose scalars and updated weights were all finite", model, history)
+
+    with tqdm(total=steps, desc=desc, mininterval=0.5, disable=not progress) as bar, torch.enable_grad():
+        stop = _evaluate(0, history, evaluate, best, callback, model)
+        for step in range(steps):
+            if stop:
+                history.stopped_early = True
+                break
+            weights.begin()
+            out = step_fn(step)
+            read = torch.stack([*(v.detach().float().reshape(()) for v in out.values()), weights.finite()]).tolist()
+            values = dict(zip(out, read))
+            bad = [f"{k} became {v}" for k, v in values.items() if not math.isfinite(v)]
+            if not read[-1]:
+                bad.append("the weights became non-finite")
+            if bad:
+                raise diverged(f"{', '.join(bad)} at step {step}")
+            weights.commit()
+            for k, v in values.items():
+                history.per_step.setdefault(k, []).append(v)
+            done = step + 1
+            bar.update(1)
+            if show is not None and (done % 50 == 0 or done == steps):
+                bar.set_postfix({show: f"{values[show]:.3f}"}, refresh=False)
+            if done % eval_every == 0 or done == steps:
+                stop = _evaluate(done, history, evaluate, best, callback, model)
+    best.restore_best(history)
+    history.seconds = time.perf_counter() - t0
+    return history
