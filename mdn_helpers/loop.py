@@ -256,8 +256,13 @@ class _Rollback:
         _copy(self.params, self.prev)
 
     def finite(self) -> Tensor:
-        """1.0 if every weight is finite, else 0.0 (a 0-d tensor: read with the step's scalars)."""
-        return torch.stack([torch.isfinite(p).all() for p in self.params]).all().float()
+        """1.0 if every weight is finite, else 0.0 (a 0-d tensor: read with the step's scalars).
+
+        From each tensor's min and max, which are NaN or ±inf exactly when it
+        holds a NaN or an infinity (a tenth of the cost of isfinite here).
+        """
+        ends = [t for p in self.params if p.numel() for t in torch.aminmax(p.detach())]
+        return torch.isfinite(torch.stack(ends)).all().float() if ends else torch.ones(())
 
 
 def _copy(dst: Sequence[Tensor], src: Sequence[Tensor]) -> None:
