@@ -247,6 +247,9 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     ValueError, naming the file, for a corrupted file or one whose config and
     weights disagree; nothing is built for real until they are found to agree.
     """
+    from ._checks import resolve_device
+
+    dev = resolve_device(device)
     path = Path(path)
     payload = read_checkpoint(path)
     _check_weights(path, payload)
@@ -256,7 +259,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         model.load_state_dict(payload["state_dict"])
     except (TypeError, ValueError, RuntimeError, KeyError) as exc:
         raise ValueError(f"{path}: weights do not fit the saved config ({exc})") from exc
-    return model.to(device).eval()
+    return model.to(dev).eval()
 
 
 def _check_mdn(config: dict, tensors: dict, prefix: str = "") -> None:

@@ -362,3 +362,14 @@ def test_save_and_the_meta_checks_leave_the_global_rng_alone(tmp_path):
     path = save_checkpoint(m, tmp_path / "m.pt")
     ckpt._check_weights(path, read_checkpoint(path))
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_load_checkpoint_names_a_bad_device(tmp_path):
+    from mdn_helpers.mdn import MDN
+
+    path = save_checkpoint(MDN(), tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="device"):
+        load_checkpoint(path, device="bogus")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            load_checkpoint(path, device="cuda")
