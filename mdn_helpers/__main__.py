@@ -2,13 +2,25 @@
 
 Each trains with the default recipe (progress bar on stderr), then writes a
 checkpoint and PNG figures to the output folder and prints what it wrote.
+
+Every argument, and the output folder (created, and test-written), is checked
+before any training starts; a bad one ends the run with one line on stderr,
+``error: ...``, and exit status 2 (no traceback).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
+
+#: Bounds of the command line's sizes: beyond them a run would not fit in
+#: memory or would take days.
+MAX_STEPS = 10_000_000
+MAX_N_TRAIN = 10_000_000
+MAX_N_TEST = 10_000_000
 
 
 def _save(fig, path: Path) -> Path:
@@ -30,7 +42,6 @@ def run_mdn(args: argparse.Namespace) -> dict:
     from .train import fit_mdn
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     splits = make_splits(args.n_train, 1000, args.n_test, seed=args.seed)
     x, y = splits.train.tensors()
     model, hist = fit_mdn(x, y, seed=args.seed, device=args.device, steps=args.steps,
@@ -60,14 +71,11 @@ def run_slogan(args: argparse.Namespace) -> dict:
 
     from . import plots
     from .checkpoint import save_checkpoint
-    from ._checks import check_positive_int
     from .loop import derive_seed
     from .metrics import energy_noise_floor, joint_sample, slogan_energy
     from .slogan_train import train_slogan
 
-    check_positive_int("--n-eval", args.n_eval, minimum=2)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     overrides = {} if args.steps is None else {"steps": args.steps}
     gen, critic, hist = train_slogan(seed=args.seed, device=args.device, progress=not args.no_progress, **overrides)
     energy = slogan_energy(gen, args.n_eval, seed=args.seed)
@@ -90,9 +98,60 @@ def run_slogan(args: argparse.Namespace) -> dict:
             "train_seconds": round(hist.seconds, 2), "data": hist.data}
 
 
+def _prepare_out(out: str) -> Path:
+    """Create the output folder and write (then remove) a file in it; a
+    ValueError saying why not (a file in the way, no permission, ...)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {out!r} is an existing file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out {out!r}: cannot create the folder ({exc.strerror or exc})") from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"--out {out!r}: cannot write in the folder ({exc.strerror or exc})") from None
+    return path
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Every argument of `args`, before anything is trained; ValueError/TypeError naming the option."""
+    from ._checks import check_nonneg_int, check_positive_int, resolve_device
+
+    check_nonneg_int("--seed", args.seed)
+    try:
+        resolve_device(args.device)
+    except ValueError as exc:
+        raise ValueError(f"--device: {exc}") from None
+    if args.steps is not None:
+        check_positive_int("--steps", args.steps, minimum=0, maximum=MAX_STEPS)
+    if args.command == "mdn":
+        check_positive_int("--n-train", args.n_train, minimum=2, maximum=MAX_N_TRAIN)
+        check_positive_int("--n-test", args.n_test, maximum=MAX_N_TEST)
+    else:
+        from .metrics import MAX_ENERGY_POINTS
+
+        check_positive_int("--n-eval", args.n_eval, minimum=2, maximum=MAX_ENERGY_POINTS)
+    _prepare_out(args.out)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line: ``error: ...`` (exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mdn_helpers", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m mdn_helpers", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p_mdn = sub.add_parser("mdn", help="train the MDN with the default recipe; write checkpoint and figures")
     p_mdn.add_argument("--steps", type=int, default=3000)
     p_mdn.add_argument("--n-train", type=int, default=1000)
@@ -109,10 +168,26 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
+        check_args(args)
+    except (ValueError, TypeError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    from .loop import TrainingDiverged
+
+    try:
         result = args.func(args)
     except (ValueError, TypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except TrainingDiverged as exc:
+        print(f"error: training diverged: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. the disk filled up while writing
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
     print(json.dumps(result, indent=2))
     return 0
 

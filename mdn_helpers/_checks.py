@@ -4,15 +4,27 @@ from __future__ import annotations
 import numbers
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+#: The largest float32, the dtype every model here computes in.
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+#: Most points one call may draw (two float32 tensors of 400 MB each).
+MAX_SAMPLE_SIZE = 100_000_000
+#: Widest layer (hidden units, inputs, noise size) a network here may have.
+MAX_WIDTH = 100_000
+#: Most weights a network here may have (400 MB in float32, before the
+#: optimiser's two moment buffers and the gradients quadruple it).
+MAX_PARAMETERS = 100_000_000
 
 
-def check_positive_int(name: str, value, minimum: int = 1) -> int:
-    """An int (not bool) ≥ minimum, or a ValueError/TypeError naming `name`."""
+def check_positive_int(name: str, value, minimum: int = 1, maximum: int | None = None) -> int:
+    """An int (not bool) ≥ minimum (and ≤ maximum if given), or a ValueError/TypeError naming `name`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum:_}, got {value:_}")
     return int(value)
 
 
@@ -31,7 +43,10 @@ def check_real(name: str, value, *, minimum: float | None = None, strict: bool =
     """A finite real number, optionally ≥ (or > with strict) `minimum`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float range, e.g. 10**400
+        raise ValueError(f"{name} must be finite, got an int of {len(str(abs(int(value))))} digits") from None
     if value != value or value in (float("inf"), float("-inf")):
         raise ValueError(f"{name} must be finite, got {value}")
     if minimum is not None and (value < minimum or (strict and value == minimum)):
@@ -51,6 +66,9 @@ def as_float_tensor(name: str, value) -> Tensor:
             raise TypeError(f"{name} must be a tensor or array of numbers, got {type(value).__name__}") from exc
     if t.dtype == torch.bool or t.is_complex():
         raise TypeError(f"{name} must hold real numbers, got dtype {t.dtype}")
+    if t.device.type == "meta":
+        raise ValueError(f"{name} is a tensor on the meta device (a shape without values); give one on 'cpu' or "
+                         "'cuda'")
     if not t.is_floating_point():
         t = t.to(torch.get_default_dtype())
     return t
@@ -96,3 +114,38 @@ def resolve_device(device) -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     return dev
+
+
+def check_float32_range(name: str, t: Tensor) -> Tensor:
+    """t unchanged if its values stay finite when cast to float32 (the models'
+    dtype); a ValueError naming `name` otherwise (float64 values beyond ±3.4e38)."""
+    if t.dtype in (torch.float64,) and t.numel() and not bool(torch.isfinite(t.to(torch.float32)).all()):
+        big = float(t.abs().max())
+        raise ValueError(f"{name} must be representable in float32 (|{name}| <= {FLOAT32_MAX:.4g}), "
+                         f"got a value of magnitude {big:.4g}")
+    return t
+
+
+def check_model(name: str, model, *methods: str) -> Tensor:
+    """`model` is an nn.Module with real (not meta) weights and the named
+    methods; returns its first parameter (for the device and dtype)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module (a model), got {type(model).__name__}")
+    for m in methods:
+        if not callable(getattr(model, m, None)):
+            raise TypeError(f"{name} must have a .{m}() method, got a {type(model).__name__} without one")
+    params = list(model.parameters())
+    if not params:
+        raise ValueError(f"{name} has no parameters (weights): a {type(model).__name__} is not a trained model")
+    if any(p.device.type == "meta" for p in params):
+        raise ValueError(f"{name} has weights on the meta device (shapes without values); build or load it on "
+                         "'cpu' or 'cuda'")
+    return params[0]
+
+
+def check_parameter_count(what: str, count: int, arguments: str) -> None:
+    """A ValueError if a network of `count` weights would exceed MAX_PARAMETERS;
+    `arguments` names the arguments that set its size."""
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"{what} would have {count:_} weights, more than the {MAX_PARAMETERS:_} allowed; "
+                         f"use smaller {arguments}")

@@ -17,15 +17,22 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ._checks import check_finite, check_finite_1d, check_nonneg_int, check_positive_int, check_real
+from ._checks import (MAX_SAMPLE_SIZE, as_float_tensor, check_finite, check_finite_1d, check_nonneg_int,
+                      check_positive_int, check_real, resolve_device)
 from .loop import derive_seed
 
 Y_LOW, Y_HIGH = -10.5, 10.5
+#: Most nodes of the y grid of the exact density's integrals.
+MAX_GRID = 1_000_000
+#: Most float64 values one grid evaluation may hold at once (400 MB).
+MAX_GRID_VALUES = 50_000_000
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def inverted_sine_f(y: Tensor) -> Tensor:
-    """The noise-free curve f(y) = 7 sin(0.75 y) + 0.5 y, elementwise."""
+    """The noise-free curve f(y) = 7 sin(0.75 y) + 0.5 y, elementwise (y a tensor, array or number)."""
+    if not isinstance(y, (Tensor, float, int)):
+        y = as_float_tensor("y", y)
     return 7.0 * torch.sin(0.75 * y) + 0.5 * y
 
 
@@ -35,11 +42,16 @@ def sample_inverted_sine(
     generator: torch.Generator | None = None,
     device: str | torch.device = "cpu",
 ) -> tuple[Tensor, Tensor]:
-    """Draw n points of the data set: x, y of shape (n,), float32."""
-    check_positive_int("n", n)
+    """Draw n points of the data set: x, y of shape (n,), float32.
+
+    n is at most MAX_SAMPLE_SIZE (10^8). device: "cpu", "cuda" or a
+    torch.device (where the points end up; a generator draws on its own device).
+    """
+    check_positive_int("n", n, maximum=MAX_SAMPLE_SIZE)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    gen_device = generator.device if generator is not None else torch.device(device)
+    device = resolve_device(device)
+    gen_device = generator.device if generator is not None else device
     y = torch.rand(n, generator=generator, device=gen_device) * (Y_HIGH - Y_LOW) + Y_LOW
     noise = torch.randn(n, generator=generator, device=gen_device)
     x = inverted_sine_f(y) + noise
@@ -49,6 +61,7 @@ def sample_inverted_sine(
 def seeded_sample(n: int, seed: int, device: str | torch.device = "cpu") -> tuple[Tensor, Tensor]:
     """`sample_inverted_sine` with its own CPU generator seeded by `seed`."""
     check_nonneg_int("seed", seed)
+    device = resolve_device(device)
     gen = torch.Generator().manual_seed(seed)
     x, y = sample_inverted_sine(n, generator=gen)
     return x.to(device), y.to(device)
@@ -96,7 +109,7 @@ def make_splits(n_train: int = 1000, n_val: int = 1000, n_test: int = 100_000, *
     n_train never changes the test set.
     """
     for name, n in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
-        check_positive_int(name, n)
+        check_positive_int(name, n, maximum=MAX_SAMPLE_SIZE)
     return Splits(InvertedSine(n_train, seed=seed), InvertedSine(n_val, seed=derive_seed(seed, "val")),
                   InvertedSine(n_test, seed=derive_seed(seed, "test")))
 
@@ -114,6 +127,17 @@ def check_pair(x: Tensor, y: Tensor, x_name: str = "x", y_name: str = "y") -> tu
 # The exact answer
 # ---------------------------------------------------------------------------
 
+def _as_float64(name: str, value) -> Tensor:
+    """A finite float64 tensor, flattened."""
+    return check_finite(name, as_float_tensor(name, value).to(torch.float64).reshape(-1))
+
+
+def _check_grid_size(m: int, n: int, what: str) -> None:
+    if m * n > MAX_GRID_VALUES:
+        raise ValueError(f"{what} make a grid of {m:_} × {n:_} values, more than the {MAX_GRID_VALUES:_} "
+                         "allowed at once; use fewer points")
+
+
 def _y_grid(n_grid: int, dtype=torch.float64, device="cpu") -> Tensor:
     return torch.linspace(Y_LOW, Y_HIGH, n_grid, dtype=dtype, device=device)
 
@@ -122,11 +146,12 @@ def log_normaliser(x: Tensor, n_grid: int = 4001, chunk: int = 4096) -> Tensor:
     """log Z(x), Z(x) = ∫_{-10.5}^{10.5} φ(x − f(y)) dy, by the trapezoid rule.
 
     x: (m,) → (m,), float64. Z(x)/21 is the marginal density of x.
+    Memory is O(chunk · n_grid); n_grid is at most MAX_GRID.
     """
-    check_positive_int("n_grid", n_grid, minimum=3)
+    check_positive_int("n_grid", n_grid, minimum=3, maximum=MAX_GRID)
     check_positive_int("chunk", chunk)
-    x = torch.as_tensor(x, dtype=torch.float64).reshape(-1)
-    check_finite("x", x)
+    x = _as_float64("x", x)
+    _check_grid_size(min(chunk, max(x.shape[0], 1)), n_grid, "chunk and n_grid")
     yg = _y_grid(n_grid, device=x.device)
     fy = inverted_sine_f(yg)
     dy = (Y_HIGH - Y_LOW) / (n_grid - 1)
@@ -146,9 +171,8 @@ def true_log_density(x: Tensor, y: Tensor, n_grid: int = 4001) -> Tensor:
 
     −inf where y lies outside [-10.5, 10.5].
     """
-    x = torch.as_tensor(x, dtype=torch.float64).reshape(-1)
-    y = torch.as_tensor(y, dtype=torch.float64).reshape(-1)
-    check_finite("y", y)
+    x = _as_float64("x", x)
+    y = _as_float64("y", y)
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     log_p = -0.5 * (x - inverted_sine_f(y)) ** 2 - _LOG_SQRT_2PI - log_normaliser(x, n_grid)
@@ -161,8 +185,9 @@ def true_conditional_density(x: Tensor, y: Tensor, n_grid: int = 4001) -> Tensor
 
     Row i is the density of y given x = x[i]; it integrates to 1 over y.
     """
-    x = torch.as_tensor(x, dtype=torch.float64).reshape(-1)
-    y = torch.as_tensor(y, dtype=torch.float64).reshape(-1)
+    x = _as_float64("x", x)
+    y = _as_float64("y", y)
+    _check_grid_size(x.shape[0], y.shape[0], "x and y")
     log_p = -0.5 * (x[:, None] - inverted_sine_f(y)[None, :]) ** 2 - _LOG_SQRT_2PI
     log_p = log_p - log_normaliser(x, n_grid)[:, None]
     inside = (y >= Y_LOW) & (y <= Y_HIGH)
@@ -171,6 +196,7 @@ def true_conditional_density(x: Tensor, y: Tensor, n_grid: int = 4001) -> Tensor
 
 def true_conditional_mean(x: Tensor, n_grid: int = 4001) -> Tensor:
     """E[y | x], the best a least-squares regression can do: x (m,) → (m,), float64."""
+    check_positive_int("n_grid", n_grid, minimum=3, maximum=MAX_GRID)
     yg = _y_grid(n_grid)
     dens = true_conditional_density(x, yg, n_grid)
     return torch.trapezoid(dens * yg, yg, dim=1)
@@ -182,7 +208,7 @@ def bayes_nll(n_grid: int = 2001, n_x: int = 1601, x_pad: float = 8.0) -> float:
     H(Y | X) = H(N(0, 1)) + ∫ p(x) log Z(x) dx with p(x) = Z(x) / 21; the
     outer integral is a trapezoid rule over x ∈ [min f − x_pad, max f + x_pad].
     """
-    check_positive_int("n_x", n_x, minimum=3)
+    check_positive_int("n_x", n_x, minimum=3, maximum=MAX_GRID)
     check_real("x_pad", x_pad, minimum=3.0)  # less cuts off the N(0, 1) tails of p(x)
     f_abs = 7.0 + 0.5 * Y_HIGH
     xg = torch.linspace(-f_abs - x_pad, f_abs + x_pad, n_x, dtype=torch.float64)

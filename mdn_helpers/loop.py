@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import hashlib
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping, Sequence
@@ -21,7 +22,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_bool, check_nonneg_int, check_positive_int, check_real
+from ._checks import MAX_SAMPLE_SIZE, check_bool, check_nonneg_int, check_positive_int, check_real
 
 StepFn = Callable[[int], Mapping[str, Tensor]]
 EvalFn = Callable[[int], Mapping[str, float]]
@@ -57,19 +58,40 @@ def seeded_init(seed: int) -> Iterator[None]:
         yield
 
 
+def max_threads() -> int:
+    """The most intra-op threads a trainer may ask for: the machine's CPU count."""
+    return os.cpu_count() or 1
+
+
+def check_num_threads(n: int | None) -> int | None:
+    """None, or an int in [1, os.cpu_count()]; ValueError/TypeError naming num_threads.
+
+    More threads than cores buy nothing, and asking OpenMP for thousands can
+    kill the process outright (libgomp aborts when it cannot create them).
+    """
+    if n is None:
+        return None
+    n = check_positive_int("num_threads", n)
+    if n > max_threads():
+        raise ValueError(f"num_threads must be <= {max_threads()}, this machine's CPU count (os.cpu_count()), "
+                         f"got {n}")
+    return n
+
+
 @contextlib.contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
     """Run the block with `n` intra-op CPU threads (None: leave as is), then restore.
+
+    n must be in [1, os.cpu_count()] (see `check_num_threads`).
 
     These models are tiny (a 1000 × 32 matrix product is a few µs of work):
     extra threads add synchronisation and, when another process holds a core,
     spin-waiting that slowed training 50-fold in our measurements. One thread
     is the default of every trainer here.
     """
-    if n is None:
+    if check_num_threads(n) is None:
         yield
         return
-    check_positive_int("num_threads", n)
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -114,7 +136,7 @@ class Recipe:
             raise TypeError(f"name must be a str, got {type(self.name).__name__}")
         check_nonneg_int("steps", self.steps)
         if self.batch_size is not None:
-            check_positive_int("batch_size", self.batch_size)
+            check_positive_int("batch_size", self.batch_size, maximum=MAX_SAMPLE_SIZE)
         check_real("lr", self.lr, minimum=0.0, strict=True)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
@@ -351,6 +373,9 @@ def train_loop(
     check_nonneg_int("steps", steps)
     check_positive_int("eval_every", eval_every)
     check_bool("progress", progress)
+    for name, fn in (("step_fn", step_fn), ("evaluate", evaluate), ("callback", callback)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} must be a function, got {type(fn).__name__} {fn!r}")
     from tqdm.auto import tqdm
 
     best = _Monitor(model, monitor, patience)

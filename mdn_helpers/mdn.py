@@ -11,6 +11,10 @@ and is trained on the negative log-likelihood, computed in log space:
 Graves' sampling biases (2013) change the mixture at sampling time:
 ``pi = softmax(logits · (1 + pi_bias))`` sharpens the weights towards the
 largest, ``sigma = exp(log_sigma − std_bias)`` shrinks the scales.
+
+Limits: networks are at most MAX_WIDTH (10^5) wide, MAX_LAYERS deep, with
+MAX_COMPONENTS components and MAX_PARAMETERS weights; pi_bias lies in
+[−1, PI_BIAS_LIMIT], std_bias in ±STD_BIAS_LIMIT.
 """
 from __future__ import annotations
 
@@ -21,13 +25,26 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Categorical, MixtureSameFamily, Normal
 
-from ._checks import check_finite, check_finite_1d, check_positive_int, check_real, as_float_tensor
+from ._checks import MAX_PARAMETERS, MAX_WIDTH  # noqa: F401 - the limits, named here too
+from ._checks import (as_float_tensor, check_finite, check_finite_1d, check_float32_range, check_parameter_count,
+                      check_positive_int, check_real)
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 #: log σ from the head is softly bounded to (−B, B) (B·tanh(raw/B)), which keeps
 #: the NLL and its gradients finite for any raw output; inside |raw| < 1.7 it is
 #: the identity to within 1 % (3 % at |raw| = 3).
 LOG_SIGMA_BOUND = 10.0
+#: |z| = |y − μ|/σ is clamped at this in the NLL: beyond it the NLL is over
+#: 5e29 nats (no point is that unlikely in any use), and z² still fits float32.
+Z_LIMIT = 1e15
+#: The head clamps (standardised) y at this, which keeps y − μ finite; beyond
+#: it every z is past Z_LIMIT anyway (see `_head_nll`).
+Y_LIMIT = 1e37
+#: Most mixture components; most hidden layers.
+MAX_COMPONENTS = 10_000
+MAX_LAYERS = 1_000
+#: Most values `density` may hold: m x-values × n y-values × k components.
+MAX_DENSITY_VALUES = 50_000_000
 
 
 class MixtureParams(NamedTuple):
@@ -42,15 +59,61 @@ class MixtureParams(NamedTuple):
 # Pure functions on mixture parameters
 # ---------------------------------------------------------------------------
 
+def _check_params(p) -> MixtureParams:
+    if not (isinstance(p, tuple) and len(p) == 3 and all(isinstance(t, Tensor) for t in p)):
+        raise TypeError(f"p must be a MixtureParams (log_pi, mu, log_sigma) of three tensors, got {type(p).__name__}")
+    p = MixtureParams(*p)
+    if not p.log_pi.shape == p.mu.shape == p.log_sigma.shape or p.mu.dim() == 0:
+        raise ValueError("p's log_pi, mu and log_sigma must have one shape (..., k), got "
+                         f"{tuple(p.log_pi.shape)}, {tuple(p.mu.shape)} and {tuple(p.log_sigma.shape)}")
+    return p
+
+
+def _nll(p: MixtureParams, y: Tensor, *, guard: bool) -> Tensor:
+    """The NLL with z clamped at ±Z_LIMIT. With guard, y − μ and exp(−log σ)
+    are first kept within the dtype's range; without it, they must be finite
+    already (the head's callers: log σ is bounded there and y clamped)."""
+    if guard:
+        big = torch.finfo(p.mu.dtype).max
+        diff = (y.unsqueeze(-1) - p.mu).clamp(-big, big)  # y − μ can overflow to ±inf
+        z = diff * torch.exp((-p.log_sigma).clamp(max=math.log(big) - 1.0))  # so can exp(−log σ)
+    else:
+        z = (y.unsqueeze(-1) - p.mu) * torch.exp(-p.log_sigma)
+    # z may be ±inf here, but from finite factors: the clamp's zero gradient
+    # meets finite ones, never 0 · inf
+    z = z.clamp(-Z_LIMIT, Z_LIMIT)
+    log_normal = -0.5 * z * z - p.log_sigma - _LOG_SQRT_2PI
+    return -torch.logsumexp(p.log_pi + log_normal, dim=-1)
+
+
 def mixture_nll(p: MixtureParams, y: Tensor) -> Tensor:
     """−log p(y) under each row's mixture: y (batch,) → (batch,).
 
-    Computed from z = (y − μ)/σ and log σ directly, never from σ's reciprocal
-    squared, and summed over components with logsumexp.
+    Computed from z = (y − μ)·exp(−log σ) and log σ directly, never from σ's
+    reciprocal squared, and summed over components with logsumexp.
+
+    Far tails: |z| is clamped at Z_LIMIT (1e15), after y − μ and exp(−log σ)
+    are kept within the dtype's range. So for any finite y, however far from
+    the mixture (and any σ, however small), the NLL is finite — astronomically
+    large, at least 5e29 nats, where the clamp acts — and so are its
+    gradients: beyond |z| = 1e15 a point no longer pulls on μ (its gradient
+    through z is 0; the −log σ term's remains). Wherever |z| < 1e15 the result
+    is unchanged.
     """
-    z = (y.unsqueeze(-1) - p.mu) * torch.exp(-p.log_sigma)
-    log_normal = -0.5 * z * z - p.log_sigma - _LOG_SQRT_2PI
-    return -torch.logsumexp(p.log_pi + log_normal, dim=-1)
+    p = _check_params(p)
+    y = as_float_tensor("y", y)
+    if y.shape != p.mu.shape[:-1]:
+        raise ValueError(f"y must have shape {tuple(p.mu.shape[:-1])} (one value per mixture), got {tuple(y.shape)}")
+    return _nll(p, y, guard=True)
+
+
+def _head_nll(p: MixtureParams, y: Tensor) -> Tensor:
+    """`mixture_nll` for the head's own mixtures (y already checked), cheaper:
+    there |log σ| ≤ LOG_SIGMA_BOUND + STD_BIAS_LIMIT = 50, so exp(−log σ) is
+    finite, and y is clamped at ±Y_LIMIT so that y − μ is too. Both clamps
+    change nothing below |z| = Z_LIMIT: at |y| = 1e37, |z| ≥ 1e37 / e^50 > 1e15
+    (unless a floor eps > 1e22, in units of y_scale, widens σ beyond e^50)."""
+    return _nll(p, y.clamp(-Y_LIMIT, Y_LIMIT), guard=False)
 
 
 def mixture_sample(p: MixtureParams, generator: torch.Generator | None = None) -> Tensor:
@@ -59,6 +122,13 @@ def mixture_sample(p: MixtureParams, generator: torch.Generator | None = None) -
     The component is picked by the Gumbel-max trick on log π (exact, and safe
     where some π underflow to 0); then y = μ + σ·ε.
     """
+    p = _check_params(p)
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        if generator.device.type != p.mu.device.type:
+            raise ValueError(f"generator is on {generator.device.type} but the model is on {p.mu.device.type}; "
+                             "give a generator on the model's device")
     u = torch.rand(p.log_pi.shape, generator=generator, device=p.log_pi.device, dtype=p.log_pi.dtype)
     gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(u.dtype).tiny)))
     k = torch.argmax(p.log_pi + gumbel, dim=-1, keepdim=True)
@@ -88,14 +158,47 @@ def apply_bias(log_pi_logits: Tensor, log_sigma: Tensor, pi_bias: float, std_bia
 
 #: |std_bias| beyond this scales σ by more than e^40 either way: no longer a bias.
 STD_BIAS_LIMIT = 40.0
+#: pi_bias multiplies the logits by 1 + pi_bias; at 1000 any weight gap of
+#: 0.1 nats already becomes e^-100 (one-hot in float32), and far beyond it the
+#: product overflows to inf and the mixture turns to NaN.
+PI_BIAS_LIMIT = 1000.0
 
 
 def check_bias(pi_bias, std_bias) -> tuple[float, float]:
-    """pi_bias ≥ −1 (−1 gives equal weights, > 0 sharpens); |std_bias| ≤ 40."""
+    """pi_bias in [−1, 1000] (−1 gives equal weights, > 0 sharpens); |std_bias| ≤ 40."""
     std_bias = check_real("std_bias", std_bias)
     if abs(std_bias) > STD_BIAS_LIMIT:
         raise ValueError(f"std_bias must be within ±{STD_BIAS_LIMIT:g}, got {std_bias}")
-    return check_real("pi_bias", pi_bias, minimum=-1.0), std_bias
+    pi_bias = check_real("pi_bias", pi_bias, minimum=-1.0)
+    if pi_bias > PI_BIAS_LIMIT:
+        raise ValueError(f"pi_bias must be in [-1, {PI_BIAS_LIMIT:g}], got {pi_bias}")
+    return pi_bias, std_bias
+
+
+def check_network_size(n_in: int, n_hidden: int, n_components: int, n_layers: int, what: str = "the MDN") -> None:
+    """Each size a positive int within its limit, and the weights within MAX_PARAMETERS."""
+    check_positive_int("n_in", n_in, maximum=MAX_WIDTH)
+    check_positive_int("n_hidden", n_hidden, maximum=MAX_WIDTH)
+    check_positive_int("n_components", n_components, maximum=MAX_COMPONENTS)
+    check_positive_int("n_layers", n_layers, maximum=MAX_LAYERS)
+    count = (n_in + 1) * n_hidden + (n_layers - 1) * (n_hidden + 1) * n_hidden + (n_hidden + 1) * 3 * n_components
+    check_parameter_count(what, count, "n_hidden, n_layers or n_components")
+
+
+def _scaling(name: str, value, dtype: torch.dtype | None = None) -> tuple[float, Tensor]:
+    """A location (finite) or scale (> 0) as a float and as the buffer it is
+    stored in; a ValueError naming it if the buffer's dtype cannot hold it
+    (a scale that would become 0, inf or subnormal, a location that would become inf)."""
+    scale = name.endswith("scale")
+    v = check_real(name, value, minimum=0.0 if scale else None, strict=scale)
+    t = torch.tensor(v, dtype=dtype or torch.get_default_dtype())
+    info = torch.finfo(t.dtype)
+    if scale and not info.tiny <= float(t) <= info.max:
+        raise ValueError(f"{name} must be between {info.tiny:.4g} and {info.max:.4g} to be stored in {t.dtype}, "
+                         f"got {v}")
+    if not scale and not bool(torch.isfinite(t)):
+        raise ValueError(f"{name} must be within ±{info.max:.4g} to be stored in {t.dtype}, got {v}")
+    return v, t
 
 
 # ---------------------------------------------------------------------------
@@ -112,8 +215,9 @@ class GaussianMixture1d(nn.Module):
 
     def __init__(self, n_in: int, n_components: int, eps: float = 0.0):
         super().__init__()
-        self.n_in = check_positive_int("n_in", n_in)
-        self.n_components = check_positive_int("n_components", n_components)
+        self.n_in = check_positive_int("n_in", n_in, maximum=MAX_WIDTH)
+        self.n_components = check_positive_int("n_components", n_components, maximum=MAX_COMPONENTS)
+        check_parameter_count("the mixture head", (self.n_in + 1) * 3 * self.n_components, "n_in or n_components")
         self.eps = check_real("eps", eps, minimum=0.0)
         self.lin = nn.Linear(self.n_in, 3 * self.n_components)
 
@@ -140,9 +244,11 @@ class GaussianMixture1d(nn.Module):
         return p.log_pi.exp(), p.mu, p.log_sigma.exp()
 
     def nll(self, h: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
-        """−log p(y | h): h (batch, n_in), y (batch,) → (batch,)."""
+        """−log p(y | h): h (batch, n_in), y (batch,) → (batch,); finite, with
+        finite gradients, for any finite y (far tails clamped, see `mixture_nll`)."""
+        h = self._check_h(h)
         y = _check_y(y, h.shape[0]).to(self.lin.weight)
-        return mixture_nll(self.log_params(h, pi_bias, std_bias), y)
+        return _head_nll(self.log_params(h, pi_bias, std_bias), y)
 
     def forward(self, h: Tensor, y: Tensor) -> Tensor:
         return self.nll(h, y)
@@ -198,16 +304,13 @@ class MDN(nn.Module):
         y_scale: float = 1.0,
     ):
         super().__init__()
-        self.n_in = check_positive_int("n_in", n_in)
-        n_hidden = check_positive_int("n_hidden", n_hidden)
-        n_components = check_positive_int("n_components", n_components)
-        n_layers = check_positive_int("n_layers", n_layers)
-        if activation not in _ACTIVATIONS:
+        check_network_size(n_in, n_hidden, n_components, n_layers)
+        self.n_in = int(n_in)
+        n_hidden, n_components, n_layers = int(n_hidden), int(n_components), int(n_layers)
+        if not isinstance(activation, str) or activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
-        x_loc = check_real("x_loc", x_loc)
-        y_loc = check_real("y_loc", y_loc)
-        x_scale = check_real("x_scale", x_scale, minimum=0.0, strict=True)
-        y_scale = check_real("y_scale", y_scale, minimum=0.0, strict=True)
+        (x_loc, x_loc_t), (x_scale, x_scale_t), (y_loc, y_loc_t), (y_scale, y_scale_t) = (
+            _scaling(k, v) for k, v in (("x_loc", x_loc), ("x_scale", x_scale), ("y_loc", y_loc), ("y_scale", y_scale)))
         self.config = dict(
             n_in=self.n_in, n_hidden=n_hidden, n_components=n_components, n_layers=n_layers,
             activation=activation, eps=check_real("eps", eps, minimum=0.0),
@@ -221,16 +324,18 @@ class MDN(nn.Module):
         self.body = nn.Sequential(*layers)
         # eps is in data units; the head works in units of y_scale.
         self.head = GaussianMixture1d(n_hidden, n_components, eps=self.config["eps"] / y_scale)
-        self.register_buffer("x_loc", torch.tensor(x_loc))
-        self.register_buffer("x_scale", torch.tensor(x_scale))
-        self.register_buffer("y_loc", torch.tensor(y_loc))
-        self.register_buffer("y_scale", torch.tensor(y_scale))
+        self.register_buffer("x_loc", x_loc_t)
+        self.register_buffer("x_scale", x_scale_t)
+        self.register_buffer("y_loc", y_loc_t)
+        self.register_buffer("y_scale", y_scale_t)
 
     @property
     def n_components(self) -> int:
         return self.config["n_components"]
 
-    def _check_x(self, x) -> Tensor:
+    def _standardised_x(self, x) -> Tensor:
+        """(x − x_loc)/x_scale, checked: x of shape (batch,) or (batch, n_in),
+        finite, and finite once cast to the model's dtype and standardised."""
         x = as_float_tensor("x", x)
         if x.dim() == 1 and self.n_in == 1:
             x = x.unsqueeze(-1)
@@ -239,12 +344,18 @@ class MDN(nn.Module):
             raise ValueError(f"x must have shape {want}, got {tuple(x.shape)}")
         if x.shape[0] == 0:
             raise ValueError("x must not be empty")
-        return check_finite("x", x).to(device=self.x_loc.device, dtype=self.x_loc.dtype)
+        z = (x.to(device=self.x_loc.device, dtype=self.x_loc.dtype) - self.x_loc) / self.x_scale
+        if not bool(torch.isfinite(z).all()):  # one check (one host sync) for all three causes
+            check_finite("x", x)
+            if self.x_loc.dtype == torch.float32:
+                check_float32_range("x", x)
+            raise ValueError(f"x is too far from x_loc = {float(self.x_loc):.4g} in units of x_scale = "
+                             f"{float(self.x_scale):.4g}: (x − x_loc)/x_scale overflows {self.x_loc.dtype}")
+        return z
 
     def features(self, x: Tensor) -> Tensor:
         """The body's output for x: (batch, n_hidden)."""
-        x = self._check_x(x)
-        return self.body((x - self.x_loc) / self.x_scale)
+        return self.body(self._standardised_x(x))
 
     def log_params(self, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> MixtureParams:
         """log π, μ, log σ in data units, each (batch, k)."""
@@ -257,11 +368,16 @@ class MDN(nn.Module):
         return p.log_pi.exp(), p.mu, p.log_sigma.exp()
 
     def nll(self, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
-        """−log p(y | x) in nats, per point: (batch,)."""
+        """−log p(y | x) in nats, per point: (batch,).
+
+        Finite, with finite gradients, for any finite y and allowed biases:
+        far in the tails z = (y − μ)/σ is clamped at ±Z_LIMIT (1e15), where the
+        NLL is already over 5e29 nats (see `mixture_nll`).
+        """
         h = self.features(x)
         y = _check_y(y, h.shape[0]).to(h)
         p = self.head.log_params(h, pi_bias, std_bias)
-        return mixture_nll(p, (y - self.y_loc) / self.y_scale) + torch.log(self.y_scale)
+        return _head_nll(p, (y - self.y_loc) / self.y_scale) + torch.log(self.y_scale)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         """Mean NLL over the batch (a scalar), the training loss."""
@@ -279,10 +395,14 @@ class MDN(nn.Module):
 
     @torch.no_grad()
     def density(self, x: Tensor, y: Tensor) -> Tensor:
-        """p(y | x) on a grid: x (m,), y (n,) → (m, n)."""
+        """p(y | x) on a grid: x (m,), y (n,) → (m, n); m·n·k ≤ MAX_DENSITY_VALUES."""
+        y = check_finite_1d("y", y)
         p = self.log_params(x)
-        y = check_finite_1d("y", y).to(p.mu)
+        y = y.to(p.mu)
         m, n = p.mu.shape[0], y.shape[0]
+        if m * n * p.mu.shape[-1] > MAX_DENSITY_VALUES:
+            raise ValueError(f"x and y make a grid of {m:_} × {n:_} points × {p.mu.shape[-1]} components, more than "
+                             f"the {MAX_DENSITY_VALUES:_} values allowed at once; use fewer points")
         grid = MixtureParams(*(t.unsqueeze(1).expand(m, n, -1) for t in p))
         return torch.exp(-mixture_nll(grid, y.expand(m, n)))
 
@@ -295,8 +415,8 @@ class MDNEnsemble(nn.Module):
 
     def __init__(self, members: list[MDN]):
         super().__init__()
-        if not members or not all(isinstance(m, MDN) for m in members):
-            raise TypeError("members must be a non-empty list of MDN")
+        if not isinstance(members, (list, tuple)) or not members or not all(isinstance(m, MDN) for m in members):
+            raise TypeError(f"members must be a non-empty list of MDN, got {type(members).__name__}")
         self.members = nn.ModuleList(members)
         self.config = {"members": [m.config for m in members]}
 
@@ -337,8 +457,13 @@ class MeanRegressor(nn.Module):
     def __init__(self, n_hidden: int = 64, n_layers: int = 2, *, x_loc: float = 0.0, x_scale: float = 1.0,
                  y_loc: float = 0.0, y_scale: float = 1.0):
         super().__init__()
-        n_hidden = check_positive_int("n_hidden", n_hidden)
-        n_layers = check_positive_int("n_layers", n_layers)
+        n_hidden = check_positive_int("n_hidden", n_hidden, maximum=MAX_WIDTH)
+        n_layers = check_positive_int("n_layers", n_layers, maximum=MAX_LAYERS)
+        check_parameter_count("the regressor", 2 * n_hidden + (n_layers - 1) * (n_hidden + 1) * n_hidden + n_hidden + 1,
+                              "n_hidden or n_layers")
+        scaling = {k: _scaling(k, v) for k, v in (("x_loc", x_loc), ("x_scale", x_scale), ("y_loc", y_loc),
+                                                   ("y_scale", y_scale))}
+        x_loc, x_scale, y_loc, y_scale = (scaling[k][0] for k in ("x_loc", "x_scale", "y_loc", "y_scale"))
         self.config = dict(n_hidden=n_hidden, n_layers=n_layers, x_loc=x_loc, x_scale=x_scale,
                            y_loc=y_loc, y_scale=y_scale)
         layers: list[nn.Module] = []
@@ -347,11 +472,15 @@ class MeanRegressor(nn.Module):
             layers += [nn.Linear(width, n_hidden), nn.Tanh()]
             width = n_hidden
         self.net = nn.Sequential(*layers, nn.Linear(width, 1))
-        for name, v in (("x_loc", x_loc), ("x_scale", x_scale), ("y_loc", y_loc), ("y_scale", y_scale)):
-            strict = name.endswith("scale")
-            self.register_buffer(name, torch.tensor(check_real(name, v, minimum=0.0 if strict else None,
-                                                               strict=strict)))
+        for name, (_, t) in scaling.items():
+            self.register_buffer(name, t)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = check_finite_1d("x", x).to(self.x_loc)
-        return self.net(((x - self.x_loc) / self.x_scale).unsqueeze(-1)).squeeze(-1) * self.y_scale + self.y_loc
+        x = check_finite_1d("x", x)
+        z = (x.to(self.x_loc) - self.x_loc) / self.x_scale
+        if not bool(torch.isfinite(z).all()):
+            if self.x_loc.dtype == torch.float32:
+                check_float32_range("x", x)
+            raise ValueError(f"x is too far from x_loc = {float(self.x_loc):.4g} in units of x_scale = "
+                             f"{float(self.x_scale):.4g}: (x − x_loc)/x_scale overflows {self.x_loc.dtype}")
+        return self.net(z.unsqueeze(-1)).squeeze(-1) * self.y_scale + self.y_loc

@@ -16,17 +16,24 @@ from torch import Tensor
 
 from torch import nn
 
-from ._checks import as_float_tensor, check_finite_2d, check_nonneg_int, check_positive_int
+from ._checks import as_float_tensor, check_finite_2d, check_model, check_nonneg_int, check_positive_int
 from .data import check_pair, seeded_sample
 from .loop import derive_seed
+
+#: Most pairwise distances `energy_distance` computes (n·m + n² + m²): about
+#: 4 minutes on one CPU core.
+MAX_ENERGY_PAIRS = 10**10
+#: Most points a side for the energy scores built on it (slogan_energy,
+#: mdn_energy_distance, energy_noise_floor): 3 · 50,000² = 7.5e9 distances.
+MAX_ENERGY_POINTS = 50_000
 
 
 @torch.no_grad()
 def heldout_nll(model: nn.Module, x: Tensor, y: Tensor, chunk: int = 50_000) -> float:
     """Mean NLL (nats) of `model` on (x, y), both (n,), in chunks to bound memory."""
+    dev = check_model("model", model, "nll").device
     x, y = check_pair(x, y)
     check_positive_int("chunk", chunk)
-    dev = next(model.parameters()).device
     total = 0.0
     for s in range(0, x.shape[0], chunk):
         total += float(model.nll(x[s:s + chunk].to(dev), y[s:s + chunk].to(dev)).sum())
@@ -45,7 +52,8 @@ def energy_distance(a: Tensor, b: Tensor, *, chunk: int = 1024) -> float:
     """Unbiased energy distance between samples a (n, d) and b (m, d), n, m ≥ 2.
 
     2·mean_ij ‖a_i − b_j‖ − mean_{i≠j} ‖a_i − a_j‖ − mean_{i≠j} ‖b_i − b_j‖.
-    1-d input (n,) is taken as (n, 1). Memory is O(chunk · max(n, m)).
+    1-d input (n,) is taken as (n, 1). Memory is O(chunk · max(n, m)); the
+    n·m + n² + m² distances are at most MAX_ENERGY_PAIRS (10^10).
     """
     a, b = as_float_tensor("a", a), as_float_tensor("b", b)
     if a.dim() == 1:
@@ -58,6 +66,10 @@ def energy_distance(a: Tensor, b: Tensor, *, chunk: int = 1024) -> float:
     n, m = a.shape[0], b.shape[0]
     if n < 2 or m < 2:
         raise ValueError(f"a and b need at least 2 rows each, got {n} and {m}")
+    pairs = n * m + n * n + m * m
+    if pairs > MAX_ENERGY_PAIRS:
+        raise ValueError(f"energy_distance on {n:_} × {m:_} pairs would take too long ({pairs:.3g} distances, "
+                         f"n·m + n² + m², more than {MAX_ENERGY_PAIRS:.0e}); use fewer points")
     ab = _mean_pairwise(a, b, chunk) / (n * m)
     aa = _mean_pairwise(a, a, chunk) / (n * (n - 1))  # diagonal terms are 0
     bb = _mean_pairwise(b, b, chunk) / (m * (m - 1))
@@ -73,7 +85,8 @@ def joint_sample(n: int, seed: int) -> Tensor:
 def energy_noise_floor(n: int = 10_000, repeats: int = 5, seed: int = 0) -> tuple[float, float]:
     """Mean and standard deviation of the energy distance between two independent
     true draws of n points each, over `repeats` pairs: the score's noise level."""
-    check_positive_int("repeats", repeats, minimum=2)
+    check_positive_int("n", n, minimum=2, maximum=MAX_ENERGY_POINTS)
+    check_positive_int("repeats", repeats, minimum=2, maximum=1000)
     scores = [energy_distance(joint_sample(n, derive_seed(seed, f"floor/{r}/a")),
                               joint_sample(n, derive_seed(seed, f"floor/{r}/b"))) for r in range(repeats)]
     mean = sum(scores) / repeats
@@ -88,8 +101,8 @@ def mdn_energy_distance(model: nn.Module, n: int = 10_000, seed: int = 0) -> flo
     Puts the MDN on the same scale as the GAN. Both sides use fresh draws,
     from streams derived from `seed`.
     """
-    check_positive_int("n", n, minimum=2)
-    dev = next(model.parameters()).device
+    dev = check_model("model", model, "sample").device
+    check_positive_int("n", n, minimum=2, maximum=MAX_ENERGY_POINTS)
     x, _ = seeded_sample(n, derive_seed(seed, "mdn_energy/x"))
     gen = torch.Generator(device=dev).manual_seed(derive_seed(seed, "mdn_energy/y"))
     y_hat = model.sample(x.to(dev), generator=gen).cpu()
@@ -100,9 +113,9 @@ def mdn_energy_distance(model: nn.Module, n: int = 10_000, seed: int = 0) -> flo
 def slogan_energy(generator: nn.Module, n: int = 10_000, seed: int = 0) -> float:
     """Energy distance between n points of a SLOGAN generator and n fresh true
     points (x, y), both drawn from streams derived from `seed`."""
-    check_positive_int("n", n, minimum=2)
+    w = check_model("generator", generator, "sample")
+    check_positive_int("n", n, minimum=2, maximum=MAX_ENERGY_POINTS)
     check_nonneg_int("seed", seed)
-    w = next(generator.parameters())
     g = torch.Generator(device=w.device).manual_seed(derive_seed(seed, "slogan_energy/generated"))
     fake = generator.sample(n, generator=g).float().cpu()
     return energy_distance(fake, joint_sample(n, derive_seed(seed, "slogan_energy/true")))

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from ._checks import check_model, check_positive_int
 from .data import Y_HIGH, Y_LOW, true_conditional_density, true_conditional_mean
 from .loop import derive_seed
 
@@ -31,6 +32,12 @@ CMAP = "viridis"            # perceptually uniform, for densities
 CRITIC_CMAP = "magma"
 X_LIM = (-20.0, 20.0)
 Y_LIM = (-15.0, 15.0)
+#: Most points along one axis of a heat map or curve (a grid is at most 4 million cells).
+MAX_GRID_SIDE = 2000
+#: Most points along one curve.
+MAX_CURVE_POINTS = 100_000
+#: Most model samples one figure draws.
+MAX_PLOT_POINTS = 1_000_000
 
 STYLE = {
     "figure.figsize": (6.4, 4.4),
@@ -57,10 +64,41 @@ def styled(fn):
     return wrapper
 
 
-def _np(t) -> np.ndarray:
+def _np(t, name: str = "data") -> np.ndarray:
+    """A tensor or array-like as numpy; errors naming `name` for meta tensors and non-numbers."""
     if isinstance(t, torch.Tensor):
+        if t.device.type == "meta":
+            raise ValueError(f"{name} is a tensor on the meta device (a shape without values); give one on 'cpu' "
+                             "or 'cuda'")
         return t.detach().cpu().numpy()
-    return np.asarray(t)
+    try:
+        if t is None:
+            raise TypeError
+        return np.asarray(t, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a tensor or array of numbers, got {type(t).__name__}") from exc
+
+
+def _pair(x, y, x_name: str = "x", y_name: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """Two 1-d arrays of one length (points to scatter), or errors naming them."""
+    xa, ya = _np(x, x_name), _np(y, y_name)
+    for name, a in ((x_name, xa), (y_name, ya)):
+        if a.ndim != 1:
+            raise ValueError(f"{name} must be 1-d of shape (n,), got shape {a.shape}")
+    if xa.shape != ya.shape:
+        raise ValueError(f"{x_name} and {y_name} must have the same length, got {len(xa)} and {len(ya)}")
+    return xa, ya
+
+
+def _history(history, series: str | None = None):
+    from .loop import History
+
+    if not isinstance(history, History):
+        raise TypeError(f"history must be a History (what the trainers return), got {type(history).__name__}")
+    if series is not None and series not in history.per_step and series not in history.evals:
+        raise ValueError(f"history has no {series!r} series (a SLOGAN History has one); recorded: "
+                         f"{sorted(history.per_step) + sorted(history.evals)}")
+    return history
 
 
 def _axes(ax, figsize=None):
@@ -72,8 +110,9 @@ def _axes(ax, figsize=None):
 @styled
 def plot_data(x, y, *, ax=None, title: str = "The inverted sine: y given x is multi-modal", s: float = 3) -> Figure:
     """Scatter of the data set, x (n,) against y (n,)."""
+    x, y = _pair(x, y)
     fig, ax = _axes(ax)
-    ax.scatter(_np(x), _np(y), s=s, color=COLORS["data"], alpha=0.6, linewidths=0, label="data")
+    ax.scatter(x, y, s=s, color=COLORS["data"], alpha=0.6, linewidths=0, label="data")
     ax.set(xlabel="x", ylabel="y", title=title, xlim=X_LIM, ylim=Y_LIM)
     ax.legend(loc="upper left", markerscale=3)
     return fig
@@ -84,11 +123,15 @@ def plot_samples(x, y, x_model, y_model, *, x_biased=None, y_biased=None, biased
                  ax=None, title: str = "Data and samples from the MDN") -> Figure:
     """Data (x, y) with model samples (x_model, y_model) on top, and optionally a
     second, biased set of samples; all (n,)."""
-    fig, ax = _axes(ax)
-    ax.scatter(_np(x), _np(y), s=3, color=COLORS["data"], alpha=0.35, linewidths=0, label="data")
-    ax.scatter(_np(x_model), _np(y_model), s=3, color=COLORS["model"], alpha=0.6, linewidths=0, label="MDN samples")
+    x, y = _pair(x, y)
+    x_model, y_model = _pair(x_model, y_model, "x_model", "y_model")
     if x_biased is not None:
-        ax.scatter(_np(x_biased), _np(y_biased), s=3, color=COLORS["biased"], alpha=0.7, linewidths=0,
+        x_biased, y_biased = _pair(x_biased, y_biased, "x_biased", "y_biased")
+    fig, ax = _axes(ax)
+    ax.scatter(x, y, s=3, color=COLORS["data"], alpha=0.35, linewidths=0, label="data")
+    ax.scatter(x_model, y_model, s=3, color=COLORS["model"], alpha=0.6, linewidths=0, label="MDN samples")
+    if x_biased is not None:
+        ax.scatter(x_biased, y_biased, s=3, color=COLORS["biased"], alpha=0.7, linewidths=0,
                    label=biased_label)
     ax.set(xlabel="x", ylabel="y", title=title, xlim=X_LIM, ylim=Y_LIM)
     ax.legend(loc="upper left", markerscale=3)
@@ -101,6 +144,7 @@ def plot_loss(history, *, bayes: float | None = None, reference: dict | None = N
     """Training loss per step (history["loss"]) and validation NLL (history
     ["val_nll"], if recorded) from a History, with the Bayes limit and other
     reference levels ({label: nats}) as lines. An empty History draws the axes."""
+    _history(history)
     fig, ax = _axes(ax)
     loss = history.per_step.get("loss", [])
     val = history.evals.get("val_nll", [])
@@ -124,7 +168,9 @@ def plot_loss(history, *, bayes: float | None = None, reference: dict | None = N
 
 def density_grid(model, x_lim=X_LIM, y_lim=Y_LIM, nx: int = 200, ny: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x grid (nx,), y grid (ny,), and the model's p(y | x) as (ny, nx)."""
-    dev = next(model.parameters()).device
+    dev = check_model("model", model, "density").device
+    check_positive_int("nx", nx, minimum=2, maximum=MAX_GRID_SIDE)
+    check_positive_int("ny", ny, minimum=2, maximum=MAX_GRID_SIDE)
     xs = torch.linspace(*x_lim, nx)
     ys = torch.linspace(*y_lim, ny)
     with torch.no_grad():
@@ -134,6 +180,8 @@ def density_grid(model, x_lim=X_LIM, y_lim=Y_LIM, nx: int = 200, ny: int = 200) 
 
 def true_density_grid(x_lim=X_LIM, y_lim=Y_LIM, nx: int = 200, ny: int = 200):
     """Like `density_grid`, for the exact p(y | x) of the data set."""
+    check_positive_int("nx", nx, minimum=2, maximum=MAX_GRID_SIDE)
+    check_positive_int("ny", ny, minimum=2, maximum=MAX_GRID_SIDE)
     xs = torch.linspace(*x_lim, nx, dtype=torch.float64)
     ys = torch.linspace(*y_lim, ny, dtype=torch.float64)
     return xs.numpy(), ys.numpy(), true_conditional_density(xs, ys).T.numpy()
@@ -177,9 +225,15 @@ def plot_density_comparison(model, *, n: int = 200, title: str = "Learned and tr
 def plot_slices(model, xs: Sequence[float] = (-8.0, 0.0, 5.0), *, n: int = 400,
                 title: str = "p(y | x) at a few x") -> Figure:
     """The learned and the exact conditional density at a few x, one panel each."""
+    dev = check_model("model", model, "density").device
+    check_positive_int("n", n, minimum=2, maximum=MAX_CURVE_POINTS)
+    try:
+        x_t = torch.tensor([float(v) for v in xs], dtype=torch.float32)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"xs must be a sequence of numbers, got {xs!r}") from exc
+    if not 1 <= x_t.numel() <= 20 or not bool(torch.isfinite(x_t).all()):
+        raise ValueError(f"xs must be 1 to 20 finite numbers (one panel each), got {xs!r}")
     ys = torch.linspace(Y_LOW - 2, Y_HIGH + 2, n)
-    x_t = torch.tensor(list(xs), dtype=torch.float32)
-    dev = next(model.parameters()).device
     with torch.no_grad():
         learned = model.density(x_t.to(dev), ys.to(dev)).cpu().numpy()
     true = true_conditional_density(x_t.double(), ys.double()).numpy()
@@ -197,12 +251,17 @@ def plot_slices(model, xs: Sequence[float] = (-8.0, 0.0, 5.0), *, n: int = 400,
 @styled
 def plot_regression(x, y, model, *, n: int = 400, title: str = "Least squares fits the conditional mean") -> Figure:
     """The data, a regression net's prediction and the exact E[y | x]."""
+    dev = check_model("model", model).device
+    if callable(getattr(model, "nll", None)):
+        raise TypeError(f"model must be a regression net, model(x) → (n,), such as a MeanRegressor; got a "
+                        f"{type(model).__name__} (for an MDN, plot_density_comparison or plot_slices)")
+    check_positive_int("n", n, minimum=2, maximum=MAX_CURVE_POINTS)
+    x, y = _pair(x, y)
     xs = torch.linspace(*X_LIM, n)
-    dev = next(model.parameters()).device
     with torch.no_grad():
         pred = model(xs.to(dev)).cpu()
     fig, ax = _axes(None)
-    ax.scatter(_np(x), _np(y), s=3, color=COLORS["data"], alpha=0.4, linewidths=0, label="data")
+    ax.scatter(x, y, s=3, color=COLORS["data"], alpha=0.4, linewidths=0, label="data")
     ax.plot(xs.numpy(), true_conditional_mean(xs).numpy(), color=COLORS["truth"], ls="--", lw=1.5,
             label="exact E[y | x]")
     ax.plot(xs.numpy(), pred.numpy(), color=COLORS["model"], lw=2, label="MSE-trained net")
@@ -216,6 +275,12 @@ def plot_bias_grid(model, *, pi_biases: Sequence[float] = (0.0, 2.0, 5.0), std_b
                    data=None, n: int = 1500, seed: int = 0,
                    title: str = "Graves' sampling biases: pi_bias (columns), std_bias (rows)") -> Figure:
     """A static grid of biased samples, for readers without a live kernel."""
+    check_model("model", model, "sample")
+    check_positive_int("n", n, maximum=MAX_PLOT_POINTS)
+    if data is not None:
+        if not isinstance(data, (tuple, list)) or len(data) != 2:
+            raise TypeError(f"data must be a pair (x, y) of (n,) tensors, got {type(data).__name__}")
+        data = _pair(*data, "data[0]", "data[1]")
     gen = torch.Generator().manual_seed(derive_seed(seed, "bias_grid/x"))
     xs = torch.rand(n, generator=gen) * 30 - 15
     dev = next(model.parameters()).device
@@ -228,7 +293,7 @@ def plot_bias_grid(model, *, pi_biases: Sequence[float] = (0.0, 2.0, 5.0), std_b
             g = torch.Generator(device=dev).manual_seed(derive_seed(seed, "bias_grid/noise"))
             ys = model.sample(xs.to(dev), pi_bias=pb, std_bias=sb, generator=g).cpu()
             if data is not None:
-                ax.scatter(_np(data[0]), _np(data[1]), s=1.5, color=COLORS["data"], alpha=0.25, linewidths=0,
+                ax.scatter(data[0], data[1], s=1.5, color=COLORS["data"], alpha=0.25, linewidths=0,
                            label="data")
             ax.scatter(xs.numpy(), ys.numpy(), s=1.5, color=COLORS["model"], linewidths=0, label="samples")
             ax.set(xlim=X_LIM, ylim=Y_LIM, title=f"pi_bias={pb:g}, std_bias={sb:g}")
@@ -273,12 +338,13 @@ class LiveLossPlot:
 def critic_grid(critic, xlim=X_LIM, ylim=Y_LIM, n: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The critic on an n × n grid: x grid (n,), y grid (n,), and f as (n, n),
     row i at y[i], column j at x[j] (ready for ``imshow(origin="lower")``)."""
+    w = check_model("critic", critic)
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ValueError(f"n must be an int >= 2, got {n!r}")
+    check_positive_int("n", n, minimum=2, maximum=MAX_GRID_SIDE)
     for name, lim in (("xlim", xlim), ("ylim", ylim)):
         if len(lim) != 2 or not (np.isfinite(lim).all() and lim[0] < lim[1]):
             raise ValueError(f"{name} must be (low, high) with low < high, got {tuple(lim)!r}")
-    w = next(critic.parameters())
     xs = torch.linspace(float(xlim[0]), float(xlim[1]), n, dtype=w.dtype)
     ys = torch.linspace(float(ylim[0]), float(ylim[1]), n, dtype=w.dtype)
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
@@ -290,7 +356,7 @@ def critic_grid(critic, xlim=X_LIM, ylim=Y_LIM, n: int = 100) -> tuple[np.ndarra
 
 def _first_points(fake, max_points: int) -> np.ndarray:
     """The first max_points rows of (m, 2) points, as numpy (generated points are iid)."""
-    pts = _np(fake)
+    pts = _np(fake, "fake")
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise ValueError(f"fake must have shape (m, 2), got {tuple(pts.shape)}")
     return pts[:max_points]
@@ -303,11 +369,12 @@ def plot_critic(critic, x, y, *, fake=None, n: int = 100, ax=None,
     (x in [-20, 20], y in [-15, 15]), with the data x, y (n,) on top and
     optionally generated points fake (m, 2)."""
     xs, ys, f = critic_grid(critic, X_LIM, Y_LIM, n)
+    x, y = _pair(x, y)
     fig, ax = _axes(ax, figsize=(7.2, 4.8))
     im = ax.imshow(f, origin="lower", extent=(*X_LIM, *Y_LIM), cmap=CRITIC_CMAP, aspect="auto",
                    interpolation="bilinear")
     # sky blue: visible on both ends of magma, unlike the darker data blue
-    ax.scatter(_np(x), _np(y), s=2, color="#56B4E9", alpha=0.9, linewidths=0, label="data")
+    ax.scatter(x, y, s=2, color="#56B4E9", alpha=0.9, linewidths=0, label="data")
     if fake is not None:
         pts = _first_points(fake, 3000)
         ax.scatter(pts[:, 0], pts[:, 1], s=2, color=COLORS["model"], alpha=0.6, linewidths=0, label="generated")
@@ -331,8 +398,11 @@ def plot_gan_densities(fake, x, y, *, max_points: int = 3000, levels: int = 10, 
     """
     import seaborn as sns
 
+    check_positive_int("max_points", max_points, maximum=MAX_PLOT_POINTS)
+    check_positive_int("gridsize", gridsize, minimum=2, maximum=MAX_GRID_SIDE)
     pts = _first_points(fake, max_points)
-    xd, yd = _np(x)[:max_points], _np(y)[:max_points]
+    xd, yd = _pair(x, y)
+    xd, yd = xd[:max_points], yd[:max_points]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), sharex=True, sharey=True, layout="constrained")
     kde = dict(fill=True, levels=levels, thresh=thresh, bw_adjust=bw_adjust, gridsize=gridsize)
     sns.kdeplot(x=pts[:, 0], y=pts[:, 1], color=COLORS["model"], ax=axes[0], **kde)
@@ -354,6 +424,8 @@ def plot_slogan_history(history, *, noise_floor: tuple[float, float] | None = No
     by noise), with the noise floor's band mean ± 2 sd if given as (mean, sd)
     for the same number of points. Right: the critic's mean Lipschitz ratio
     over real×fake pairs per generator step."""
+    _history(history, "energy")
+    _history(history, "lip_mean")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.0), layout="constrained")
     e = np.asarray(history["energy"], dtype=float)
     axes[0].plot(np.asarray(history.eval_steps), e, color=COLORS["model"], marker="o", ms=3, lw=1.5,

@@ -19,13 +19,20 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_finite_2d, check_positive_int, check_real
+from ._checks import (MAX_SAMPLE_SIZE, MAX_WIDTH, as_float_tensor, check_finite_2d,
+                      check_parameter_count, check_positive_int, check_real)
 from .checkpoint import register_kind
 
 #: Gain of the orthogonal init of every weight matrix, as in the original notebook.
 INIT_GAIN = 2.0
 #: Added to ‖r − g‖ in the Lipschitz ratio, as in the original notebook.
 LIP_EPS = 1e-6
+#: Most values one generator forward pass may hold: n · (n_random + 2·n_hidden)
+#: (1 GB in float32); `SloganGenerator.sample` refuses more.
+MAX_ACTIVATIONS = 250_000_000
+#: Most real × fake pairs the critic's loss may compare at once (its (m, n)
+#: ratio matrix and the autograd buffers behind it: a few GB at this size).
+MAX_CRITIC_PAIRS = 100_000_000
 
 
 def _orthogonal_init(module: nn.Module) -> None:
@@ -43,8 +50,10 @@ class SloganGenerator(nn.Module):
 
     def __init__(self, n_random: int = 256, n_hidden: int = 128):
         super().__init__()
-        n_random = check_positive_int("n_random", n_random)
-        n_hidden = check_positive_int("n_hidden", n_hidden)
+        n_random = check_positive_int("n_random", n_random, maximum=MAX_WIDTH)
+        n_hidden = check_positive_int("n_hidden", n_hidden, maximum=MAX_WIDTH)
+        check_parameter_count("the generator", (n_random + 1) * n_hidden + (n_hidden + 1) * n_hidden + (n_hidden + 1) * 2,
+                              "n_random or n_hidden")
         self.config = dict(n_random=n_random, n_hidden=n_hidden)
         self.n_random = n_random
         self.l1 = nn.Linear(n_random, n_hidden)
@@ -53,15 +62,22 @@ class SloganGenerator(nn.Module):
         _orthogonal_init(self)
 
     def forward(self, z: Tensor) -> Tensor:
-        """z: (n, n_random) → points (n, 2), columns x and y."""
+        """z: (n, n_random) → points (n, 2), columns x and y (z is cast to the
+        weights' dtype and device)."""
+        z = as_float_tensor("z", z)
         if z.dim() != 2 or z.shape[1] != self.n_random:
             raise ValueError(f"z must have shape (n, {self.n_random}), got {tuple(z.shape)}")
+        z = z.to(self.l1.weight)
         h = torch.relu(self.l1(z))
         h = torch.relu(self.l2(h))
         return self.l3(h)
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n draws of the input noise, (n, n_random), on the weights' device."""
+        check_positive_int("n", n, maximum=MAX_SAMPLE_SIZE)
+        if n * self.n_random > MAX_ACTIVATIONS:
+            raise ValueError(f"n = {n:_} draws of {self.n_random} noise values are more than the {MAX_ACTIVATIONS:_} "
+                             f"allowed at once; draw at most {MAX_ACTIVATIONS // self.n_random:_} at a time")
         w = self.l1.weight
         return torch.randn(n, self.n_random, generator=generator, device=w.device, dtype=w.dtype)
 
@@ -70,11 +86,20 @@ class SloganGenerator(nn.Module):
 
         Differentiable in the weights (training uses it); wrap in
         ``torch.no_grad()`` for plain draws. `generator` must live on the
-        weights' device; None uses torch's global RNG.
+        weights' device; None uses torch's global RNG. n ≤ MAX_SAMPLE_SIZE, and
+        n · (n_random + 2·n_hidden) ≤ MAX_ACTIVATIONS (draw more in batches).
         """
-        check_positive_int("n", n)
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        check_positive_int("n", n, maximum=MAX_SAMPLE_SIZE)
+        per_point = self.n_random + 2 * self.config["n_hidden"]
+        if n * per_point > MAX_ACTIVATIONS:
+            raise ValueError(f"n = {n:_} points would need {n * per_point:_} activations at once, more than the "
+                             f"{MAX_ACTIVATIONS:_} allowed; draw at most {MAX_ACTIVATIONS // per_point:_} at a time")
+        if generator is not None:
+            if not isinstance(generator, torch.Generator):
+                raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+            if generator.device.type != self.l1.weight.device.type:
+                raise ValueError(f"generator is on {generator.device.type} but the weights are on "
+                                 f"{self.l1.weight.device.type}; give a generator on the weights' device")
         return self(self.noise(n, generator))
 
 
@@ -88,7 +113,8 @@ class Critic(nn.Module):
 
     def __init__(self, n_hidden: int = 50):
         super().__init__()
-        n_hidden = check_positive_int("n_hidden", n_hidden)
+        n_hidden = check_positive_int("n_hidden", n_hidden, maximum=MAX_WIDTH)
+        check_parameter_count("the critic", 3 * n_hidden + (n_hidden + 1) * n_hidden + n_hidden + 1, "n_hidden")
         self.config = dict(n_hidden=n_hidden)
         self.l1 = nn.Linear(self.n_in, n_hidden)
         self.l2 = nn.Linear(n_hidden, n_hidden)
@@ -96,9 +122,11 @@ class Critic(nn.Module):
         _orthogonal_init(self)
 
     def forward(self, xy: Tensor) -> Tensor:
-        """xy: (n, 2) → f: (n, 1)."""
+        """xy: (n, 2) → f: (n, 1) (xy is cast to the weights' dtype and device)."""
+        xy = as_float_tensor("xy", xy)
         if xy.dim() != 2 or xy.shape[1] != self.n_in:
             raise ValueError(f"xy must have shape (n, {self.n_in}), got {tuple(xy.shape)}")
+        xy = xy.to(self.l1.weight)
         h = torch.relu(self.l1(xy))
         h = torch.relu(self.l2(h))
         return self.l3(h)
@@ -127,17 +155,27 @@ class CriticTerms(NamedTuple):
     lip_mean: Tensor
 
 
-def _check_points(critic, real, fake) -> tuple[Tensor, Tensor]:
+def _check_critic(critic) -> Tensor | None:
+    """critic is an nn.Module with real (not meta) weights; its first weight, or None if it has none."""
     if not isinstance(critic, nn.Module):
         raise TypeError(f"critic must be a torch.nn.Module, got {type(critic).__name__}")
+    w = next(critic.parameters(), None)
+    if w is not None and any(p.device.type == "meta" for p in critic.parameters()):
+        raise ValueError("critic has weights on the meta device (shapes without values); build or load it on "
+                         "'cpu' or 'cuda'")
+    return w
+
+
+def _check_points(critic, real, fake) -> tuple[Tensor, Tensor]:
+    w = _check_critic(critic)
     n_in = getattr(critic, "n_in", 2)
     real = check_finite_2d("real", real, n_cols=n_in)
     fake = check_finite_2d("fake", fake, n_cols=real.shape[1])
-    try:
-        w = next(critic.parameters())
+    if real.shape[0] * fake.shape[0] > MAX_CRITIC_PAIRS:
+        raise ValueError(f"real and fake make {real.shape[0]:_} × {fake.shape[0]:_} pairs for the Lipschitz "
+                         f"penalty, more than the {MAX_CRITIC_PAIRS:_} allowed; use smaller batches")
+    if w is not None:
         real, fake = real.to(w.device, w.dtype), fake.to(w.device, w.dtype)
-    except StopIteration:
-        pass
     return real, fake
 
 
@@ -176,9 +214,10 @@ def slogan_critic_loss(critic: nn.Module, real: Tensor, fake: Tensor, lam: float
 
 def slogan_generator_loss(critic: nn.Module, fake: Tensor) -> Tensor:
     """Σ f(fake), a scalar tensor; fake (m, 2) keeps its graph to the generator."""
-    if not isinstance(critic, nn.Module):
-        raise TypeError(f"critic must be a torch.nn.Module, got {type(critic).__name__}")
+    w = _check_critic(critic)
     if not isinstance(fake, Tensor):
         raise TypeError(f"fake must be a tensor of shape (m, 2), got {type(fake).__name__}")
     check_finite_2d("fake", fake.detach(), n_cols=getattr(critic, "n_in", 2))
+    if w is not None:
+        fake = fake.to(w.device, w.dtype)  # differentiable: the graph to the generator is kept
     return critic(fake).sum()

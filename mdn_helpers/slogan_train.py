@@ -14,12 +14,16 @@ import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
 
-from ._checks import check_finite_2d, check_nonneg_int, check_positive_int, check_real, resolve_device
+from ._checks import (MAX_SAMPLE_SIZE, MAX_WIDTH, check_finite_2d, check_float32_range, check_nonneg_int,
+                      check_positive_int, check_real, resolve_device)
 from .data import check_pair, sample_inverted_sine, seeded_sample
-from .loop import (Callback, History, Recipe, derive_seed, minibatches, resolve_recipe, seeded_init,
-                   torch_threads, train_loop)
-from .metrics import slogan_energy
-from .slogan import Critic, SloganGenerator, slogan_critic_terms, slogan_generator_loss
+from .loop import (Callback, History, Recipe, check_num_threads, derive_seed, minibatches, resolve_recipe,
+                   seeded_init, torch_threads, train_loop)
+from .metrics import MAX_ENERGY_POINTS, slogan_energy
+from .slogan import MAX_CRITIC_PAIRS, Critic, SloganGenerator, slogan_critic_terms, slogan_generator_loss
+
+#: Largest batch: the critic compares every real with every fake point.
+MAX_BATCH_SIZE = int(MAX_CRITIC_PAIRS ** 0.5)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,7 +41,8 @@ class SloganRecipe(Recipe):
     draws, train on one fixed draw of this many points. lam: the Lipschitz
     penalty's weight. Every `eval_every` steps the history scores the
     generator ("energy": energy distance of `n_eval` generated against
-    `n_eval` fresh true points).
+    `n_eval` fresh true points). Limits: batch_size ≤ MAX_BATCH_SIZE (10^4),
+    n_train ≤ MAX_SAMPLE_SIZE, n_eval ≤ `metrics.MAX_ENERGY_POINTS`, widths ≤ MAX_WIDTH.
     """
 
     steps: int = 8000
@@ -60,7 +65,7 @@ class SloganRecipe(Recipe):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_positive_int("batch_size", self.batch_size, minimum=2)
+        check_positive_int("batch_size", self.batch_size, minimum=2, maximum=MAX_BATCH_SIZE)
         if self.lr_critic is not None:
             check_real("lr_critic", self.lr_critic, minimum=0.0, strict=True)
         if not isinstance(self.betas, tuple) or len(self.betas) != 2 or not all(
@@ -73,11 +78,11 @@ class SloganRecipe(Recipe):
         check_nonneg_int("burst_first", self.burst_first)
         if self.ema is not None and not 0.0 <= check_real("ema", self.ema) < 1.0:
             raise ValueError(f"ema must be in [0, 1) or None, got {self.ema}")
-        check_positive_int("n_train", self.n_train, minimum=2)
+        check_positive_int("n_train", self.n_train, minimum=2, maximum=MAX_SAMPLE_SIZE)
         check_real("lam", self.lam, minimum=0.0)
         for name in ("n_random", "n_hidden_generator", "n_hidden_critic"):
-            check_positive_int(name, getattr(self, name))
-        check_positive_int("n_eval", self.n_eval, minimum=2)
+            check_positive_int(name, getattr(self, name), maximum=MAX_WIDTH)
+        check_positive_int("n_eval", self.n_eval, minimum=2, maximum=MAX_ENERGY_POINTS)
 
     def critic_steps(self, step: int) -> int:
         """Critic steps before generator step `step` (0-based)."""
@@ -120,11 +125,12 @@ def as_points(data) -> Tensor:
         if len(data) != 2:
             raise ValueError(f"data as a tuple must be (x, y), two (n,) tensors; got a tuple of {len(data)}")
         x, y = check_pair(data[0], data[1])
-        return torch.stack([x, y], dim=1)
+        return torch.stack([check_float32_range("x", x), check_float32_range("y", y)], dim=1)
     try:
-        return check_finite_2d("data", data, n_cols=2)
+        points = check_finite_2d("data", data, n_cols=2)
     except ValueError as exc:
         raise ValueError(f"{exc}; data must be (n, 2) points or a tuple (x, y) of two (n,) tensors") from None
+    return check_float32_range("data", points)
 
 
 def _ema(decay: float) -> Callable:
@@ -213,6 +219,7 @@ def train_slogan(
     """
     rec = resolve_recipe(recipe, RECIPES, SloganRecipe, overrides)
     check_nonneg_int("seed", seed)
+    check_num_threads(num_threads)
     dev = resolve_device(device)
     noise = torch.Generator(device=dev).manual_seed(derive_seed(seed, "noise"))
     real_batch, regime = _real_data(data, rec, seed, dev, noise)

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_positive_int, check_real, resolve_device
+from ._checks import FLOAT32_MAX, check_float32_range, check_positive_int, check_real, resolve_device
 from .data import check_pair, sample_inverted_sine
-from .loop import (Callback, History, Recipe, derive_seed, minibatches, resolve_recipe, seeded_init,
-                   torch_threads, train_loop)
-from .mdn import _ACTIVATIONS, MDN, MDNEnsemble, MeanRegressor
+from .loop import (Callback, History, Recipe, check_num_threads, derive_seed, minibatches, resolve_recipe,
+                   seeded_init, torch_threads, train_loop)
+from .mdn import _ACTIVATIONS, MDN, MDNEnsemble, MeanRegressor, check_network_size
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,9 +57,8 @@ class MDNRecipe(Recipe):
         check_real("y_jitter", self.y_jitter, minimum=0.0)
         if self.patience is not None:
             check_positive_int("patience", self.patience)
-        for name in ("n_components", "n_hidden", "n_layers"):
-            check_positive_int(name, getattr(self, name))
-        if self.activation not in _ACTIVATIONS:
+        check_network_size(1, self.n_hidden, self.n_components, self.n_layers, what="the recipe's MDN")
+        if not isinstance(self.activation, str) or self.activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
 
     def network(self) -> dict:
@@ -86,8 +86,26 @@ RECIPES: dict[str, MDNRecipe] = {r.name: r for r in (DEFAULT_RECIPE, FRESH_RECIP
 
 
 def _standardisation(x: Tensor, y: Tensor) -> dict:
-    return dict(x_loc=float(x.mean()), x_scale=float(x.std().clamp_min(1e-6)),
-                y_loc=float(y.mean()), y_scale=float(y.std().clamp_min(1e-6)))
+    """Mean and sd of x and y (sd at least 1e-6). Where float32 overflows (data
+    near ±3.4e38) they are recomputed in float64; a ValueError naming x or y if
+    the sd itself does not fit float32 (values spread over ±1e38)."""
+    out = {}
+    for name, t in (("x", x), ("y", y)):
+        loc, scale = float(t.mean()), float(t.std().clamp_min(1e-6))
+        if not (math.isfinite(loc) and math.isfinite(scale)):
+            t = t.double()
+            loc, scale = float(t.mean()), max(float(t.std()), 1e-6)
+        if scale > FLOAT32_MAX:
+            raise ValueError(f"{name} is spread too widely to standardise in float32 (sd {scale:.4g}, more than "
+                             f"{FLOAT32_MAX:.4g}); rescale it")
+        out[f"{name}_loc"], out[f"{name}_scale"] = loc, scale
+    return out
+
+
+def _checked_pair(x, y, x_name: str = "x", y_name: str = "y") -> tuple[Tensor, Tensor]:
+    """check_pair, and both representable in float32 (the models' dtype)."""
+    x, y = check_pair(x, y, x_name, y_name)
+    return check_float32_range(x_name, x), check_float32_range(y_name, y)
 
 
 @functools.lru_cache(maxsize=1)
@@ -108,7 +126,7 @@ def _prepare(x, y, x_val, y_val, rec: MDNRecipe, device):
     else:
         if x is None or y is None:
             raise ValueError("give the training data x and y (n,), or recipe='fresh' to draw new points each step")
-        x, y = check_pair(x, y)
+        x, y = _checked_pair(x, y)
         if x.shape[0] < 2:
             raise ValueError(f"x and y need at least 2 points to train on, got {x.shape[0]}")
         x, y = x.to(dev, torch.float32), y.to(dev, torch.float32)
@@ -117,7 +135,7 @@ def _prepare(x, y, x_val, y_val, rec: MDNRecipe, device):
         raise ValueError("give both x_val and y_val, or neither")
     val = None
     if x_val is not None:
-        xv, yv = check_pair(x_val, y_val, "x_val", "y_val")
+        xv, yv = _checked_pair(x_val, y_val, "x_val", "y_val")
         val = (xv.to(dev, torch.float32), yv.to(dev, torch.float32))
     if rec.patience is not None and val is None:
         raise ValueError("patience (early stopping) needs validation data x_val, y_val")
@@ -192,9 +210,10 @@ def fit_mdn(
     training stops early and the best weights are kept (history.weights says
     which were returned). callback(step, history, model) runs at each
     evaluation. num_threads: CPU threads while training (see
-    `loop.torch_threads`); None leaves torch's setting alone.
+    `loop.torch_threads`: at most os.cpu_count()); None leaves torch's setting alone.
     Raises `TrainingDiverged` if the loss stops being finite.
     """
+    check_num_threads(num_threads)
     rec = resolve_recipe(recipe, RECIPES, MDNRecipe, overrides)
     dev, x, y, val, scaling, regime = _prepare(x, y, x_val, y_val, rec, device)
     with seeded_init(derive_seed(seed, "init/0")):
@@ -227,7 +246,8 @@ def fit_mdn_ensemble(
     in one loop, on the same batches. history["loss"] is the members' mean NLL;
     "val_nll" (and early stopping) scores the whole ensemble.
     """
-    check_positive_int("n_members", n_members)
+    check_positive_int("n_members", n_members, maximum=1000)
+    check_num_threads(num_threads)
     rec = resolve_recipe(recipe, RECIPES, MDNRecipe, overrides)
     dev, x, y, val, scaling, regime = _prepare(x, y, x_val, y_val, rec, device)
     members = []
@@ -257,7 +277,10 @@ def fit_mean_regression(
 ) -> tuple[MeanRegressor, History]:
     """Least-squares regression of y on x (full batch, Adam, cosine decay): the
     model and its History (history["loss"]: the mean squared error per step)."""
-    x, y = check_pair(x, y)
+    check_num_threads(num_threads)
+    x, y = _checked_pair(x, y)
+    if x.shape[0] < 2:
+        raise ValueError(f"x and y need at least 2 points to train on, got {x.shape[0]}")
     rec = Recipe(name="mean regression", steps=steps, batch_size=None, lr=lr)
     with seeded_init(derive_seed(seed, "init/0")):
         model = MeanRegressor(n_hidden, **_standardisation(x, y))

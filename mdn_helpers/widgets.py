@@ -19,12 +19,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from ._checks import check_positive_int
+from ._checks import check_finite_1d, check_float32_range, check_model, check_nonneg_int, check_positive_int
 from .mdn import MixtureParams, check_bias
-from .plots import COLORS, STYLE, X_LIM, Y_LIM, _np
+from .plots import COLORS, STYLE, X_LIM, Y_LIM, _pair
 
 PI_BIAS_RANGE = (0.0, 5.0)
 STD_BIAS_RANGE = (0.0, 10.0)
+#: Most points the explorer redraws (it is a live figure).
+MAX_POINTS = 100_000
 
 
 class BiasExplorer:
@@ -36,14 +38,21 @@ class BiasExplorer:
 
     def __init__(self, model, x=None, *, data=None, n: int = 2000, n_means: int = 150, seed: int = 0,
                  figsize=(7.5, 4.8)):
-        check_positive_int("n", n)
-        check_positive_int("n_means", n_means)
+        self._dev = check_model("model", model, "log_params").device
+        check_positive_int("n", n, maximum=MAX_POINTS)
+        check_positive_int("n_means", n_means, maximum=MAX_POINTS)
+        check_nonneg_int("seed", seed)
         gen = torch.Generator().manual_seed(seed)
         if x is None:
             x = torch.rand(n, generator=gen) * (X_LIM[1] - X_LIM[0] - 10) + X_LIM[0] + 5
         self.model = model
-        self._dev = next(model.parameters()).device
-        x = torch.as_tensor(x, dtype=torch.float32)
+        x = check_float32_range("x", check_finite_1d("x", x)).to("cpu", torch.float32)
+        if x.shape[0] > MAX_POINTS:
+            raise ValueError(f"x must have at most {MAX_POINTS:_} points (a live figure), got {x.shape[0]:_}")
+        if data is not None:
+            if not isinstance(data, (tuple, list)) or len(data) != 2:
+                raise TypeError(f"data must be a pair (x, y) of (n,) tensors, got {type(data).__name__}")
+            data = _pair(*data, "data[0]", "data[1]")
         self._x_means = torch.linspace(X_LIM[0] + 5, X_LIM[1] - 5, n_means)
         k = self._params(x[:1], 0.0, 0.0).mu.shape[-1]
         u = torch.rand(x.shape[0], k, generator=gen).clamp_min(torch.finfo(torch.float32).tiny)
@@ -58,7 +67,7 @@ class BiasExplorer:
             FigureCanvasAgg(self.fig)
             self.ax = self.fig.subplots()
             if data is not None:
-                self.ax.scatter(_np(data[0]), _np(data[1]), s=3, color=COLORS["data"], alpha=0.3,
+                self.ax.scatter(*data, s=3, color=COLORS["data"], alpha=0.3,
                                 linewidths=0, label="data")
             xm = self._x_means[:, None].expand(-1, k).reshape(-1).numpy()
             self._means = self.ax.scatter(xm, means.reshape(-1).numpy(), s=6, marker="s",

@@ -154,3 +154,54 @@ def test_bad_grid_and_seed_arguments():
         make_splits(10, 10, 10, seed=1.5)
     with pytest.raises(ValueError, match="y must be finite"):
         true_log_density(torch.zeros(1), torch.tensor([float("nan")]))
+
+
+def test_device_errors_name_the_device(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for call in (lambda d: sample_inverted_sine(3, device=d), lambda d: seeded_sample(3, 0, device=d)):
+        with pytest.raises(ValueError, match="device='cuda' was asked for, but CUDA is not available"):
+            call("cuda")
+        with pytest.raises(ValueError, match="device must be"):
+            call("bogus")
+        with pytest.raises(ValueError, match="device must be"):
+            call(3.5)
+    # a torch.device works as well as a string
+    x, _ = seeded_sample(3, 0, device=torch.device("cpu"))
+    assert x.device.type == "cpu"
+
+
+def test_sizes_that_cannot_fit_are_refused():
+    from mdn_helpers.data import MAX_SAMPLE_SIZE
+
+    with pytest.raises(ValueError, match="n must be <= 100_000_000"):
+        sample_inverted_sine(10**12)
+    with pytest.raises(ValueError, match="n must be <="):
+        seeded_sample(MAX_SAMPLE_SIZE + 1, 0)
+    with pytest.raises(ValueError, match="n_test must be <="):
+        make_splits(10, 10, 10**12)
+    with pytest.raises(ValueError, match="n_grid must be <="):
+        log_normaliser(torch.zeros(3), n_grid=10**9)
+    with pytest.raises(ValueError, match="x and y make a grid"):
+        true_conditional_density(torch.zeros(100_000), torch.zeros(100_000))
+    with pytest.raises(ValueError, match="n_x must be <="):
+        bayes_nll(n_x=10**9)
+
+
+def test_meta_tensors_and_non_numbers_are_refused_by_name():
+    meta = torch.zeros(3, device="meta")
+    with pytest.raises(ValueError, match="x is a tensor on the meta device"):
+        log_normaliser(meta)
+    with pytest.raises(ValueError, match="y is a tensor on the meta device"):
+        true_log_density(torch.zeros(3), meta)
+    with pytest.raises(ValueError, match="x is a tensor on the meta device"):
+        InvertedSine(x=meta, y=torch.zeros(3))
+    with pytest.raises(TypeError, match="x must be a tensor or array of numbers"):
+        true_conditional_density(None, torch.zeros(3))
+    with pytest.raises(ValueError, match="x must be finite"):
+        true_conditional_density(torch.tensor([float("nan")]), torch.zeros(3))
+    with pytest.raises(TypeError, match="y must be a tensor or array of numbers"):
+        inverted_sine_f(None)
+    torch.testing.assert_close(inverted_sine_f([0.0, 2.0]), inverted_sine_f(torch.tensor([0.0, 2.0])))
+    # lists are fine
+    torch.testing.assert_close(true_log_density([0.0, 1.0], [0.5, -0.5]),
+                               true_log_density(torch.tensor([0.0, 1.0]), torch.tensor([0.5, -0.5])))

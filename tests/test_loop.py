@@ -138,3 +138,30 @@ def test_recipes_check_their_fields_and_overrides():
                      (dict(fresh=True, batch_size=None), ValueError), (dict(eval_every=0), ValueError)):
         with pytest.raises(exc):
             dataclasses.replace(base, **bad)
+
+
+def test_more_threads_than_cores_are_refused_before_touching_torch():
+    import os
+
+    from mdn_helpers.loop import check_num_threads, torch_threads
+
+    before = torch.get_num_threads()
+    for n in (os.cpu_count() + 1, 30_000):
+        with pytest.raises(ValueError, match=r"num_threads must be <= \d+, this machine's CPU count"):
+            with torch_threads(n):
+                raise AssertionError("the block must not run")
+        assert torch.get_num_threads() == before
+    with pytest.raises(TypeError, match="num_threads"):
+        check_num_threads(2.0)
+    with torch_threads(os.cpu_count()):  # the CPU count itself is allowed, and restored after
+        assert torch.get_num_threads() == os.cpu_count()
+    assert torch.get_num_threads() == before
+
+
+def test_callbacks_that_are_not_functions_are_refused_by_name():
+    model, step = quadratic()
+    with pytest.raises(TypeError, match="callback must be a function"):
+        train_loop(step, model, History(), steps=2, eval_every=1, progress=False, callback="print")
+    with pytest.raises(TypeError, match="evaluate must be a function"):
+        train_loop(step, model, History(), steps=2, eval_every=1, progress=False, evaluate={"w": 1.0})
+    assert float(model.weight) == 0.0  # nothing ran

@@ -136,7 +136,7 @@ def test_sample_respects_bias_and_generator():
     gap = (s[:, None] - mu).abs().min(-1).values
     assert float(gap.max()) < 1e-3 * float(sigma.max())
     # ... and with a huge pi_bias, on the heaviest component's mean
-    s = model.sample(x, pi_bias=1e4, std_bias=10.0)
+    s = model.sample(x, pi_bias=1000.0, std_bias=10.0)
     torch.testing.assert_close(s, mu[0, pi.argmax()].expand(5000), atol=1e-3, rtol=0)
 
 
@@ -254,7 +254,7 @@ def test_ensemble_pi_bias_sharpens_the_whole_mixture():
     # Graves' bias on one mixture of 6 components: softmax(log π · 6)
     torch.testing.assert_close(pi5, torch.softmax(torch.log(pi0) * 6.0, -1), atol=1e-5, rtol=1e-4)
     with torch.no_grad():
-        big = ens.params(x, pi_bias=1e4)[0]
+        big = ens.params(x, pi_bias=1000.0)[0]
     torch.testing.assert_close(big, torch.nn.functional.one_hot(pi0.argmax(-1), 6).float())
 
 
@@ -277,3 +277,148 @@ def test_std_bias_beyond_its_range_is_refused():
     assert torch.isfinite(m.nll(torch.zeros(2), torch.ones(2), std_bias=40.0)).all()
     with pytest.raises(ValueError, match="std_bias must be within"):
         m.nll(torch.zeros(2), torch.ones(2), std_bias=60.0)
+
+
+# ---------------------------------------------------------------------------
+# Input hardening: limits, far tails, float32 scaling
+# ---------------------------------------------------------------------------
+
+def test_pi_bias_is_bounded():
+    from mdn_helpers.mdn import PI_BIAS_LIMIT
+
+    m = MDN(n_hidden=4, n_components=3)
+    x, y = torch.zeros(3), torch.ones(3)
+    assert torch.isfinite(m.nll(x, y, pi_bias=PI_BIAS_LIMIT)).all()
+    assert torch.isfinite(m.log_params(x, pi_bias=PI_BIAS_LIMIT).log_pi).all()
+    for bad in (1e39, PI_BIAS_LIMIT * 1.01):
+        for call in (lambda: m.nll(x, y, pi_bias=bad), lambda: m.sample(x, pi_bias=bad),
+                     lambda: MDNEnsemble([m, m]).log_params(x, pi_bias=bad)):
+            with pytest.raises(ValueError, match=r"pi_bias must be in \[-1, 1000\]"):
+                call()
+
+
+def _value_and_grads(model, x, y, **bias):
+    loss = model.nll(x, y, **bias).sum()
+    grads = torch.autograd.grad(loss, [p for p in model.parameters()])
+    return loss, grads
+
+
+@pytest.mark.parametrize("y_value", [30.0, 1e19, 3.4e38, -3.4e38])
+@pytest.mark.parametrize("std_bias", [-40.0, 0.0, 40.0])
+def test_nll_and_its_gradients_stay_finite_for_any_finite_float32_y(y_value, std_bias):
+    torch.manual_seed(8)
+    y = torch.full((4,), y_value)
+    x = torch.tensor([0.0, 1.0, -3.0, 7.0])
+    for model in (MDN(n_hidden=8, n_components=3), MDN(n_hidden=8, n_components=3, y_loc=-3e38, y_scale=1e-30),
+                  MDNEnsemble([MDN(n_hidden=8, n_components=2), MDN(n_hidden=8, n_components=2, y_scale=1e-20)])):
+        loss, grads = _value_and_grads(model, x, y, std_bias=std_bias)
+        assert torch.isfinite(loss), (y_value, std_bias, loss)
+        assert all(torch.isfinite(g).all() for g in grads), (y_value, std_bias)
+    if std_bias >= 0:  # y is then far beyond the mixture's scale: astronomically unlikely, not likely
+        with torch.no_grad():
+            assert float(MDN(n_hidden=8, n_components=3).nll(x, y, std_bias=std_bias).min()) > 100
+
+
+def test_the_tail_clamp_leaves_ordinary_values_unchanged_and_acts_only_far_out():
+    from mdn_helpers.mdn import Z_LIMIT
+
+    g = torch.Generator().manual_seed(0)
+    p = MixtureParams(torch.log_softmax(torch.randn(50, 4, generator=g), -1), torch.randn(50, 4, generator=g) * 5,
+                      torch.randn(50, 4, generator=g))
+    y = torch.randn(50, generator=g) * 20
+    z = (y[:, None] - p.mu) * torch.exp(-p.log_sigma)
+    log_normal = -0.5 * z * z - p.log_sigma - 0.5 * math.log(2 * math.pi)  # the formula before the clamp
+    naive = -torch.logsumexp(p.log_pi + log_normal, dim=-1)
+    assert torch.equal(mixture_nll(p, y), naive)
+    # one component at 0 with σ = 1: at y = 1e16 the clamp gives 0.5·Z_LIMIT² + log √(2π)
+    one = MixtureParams(torch.zeros(1, 1), torch.zeros(1, 1), torch.zeros(1, 1))
+    assert float(mixture_nll(one, torch.tensor([1e16]))) == pytest.approx(0.5 * Z_LIMIT**2, rel=1e-6)
+    # and σ so small that exp(−log σ) overflows float32: still finite
+    tiny = MixtureParams(torch.zeros(1, 1), torch.zeros(1, 1, requires_grad=True),
+                         torch.full((1, 1), -200.0, requires_grad=True))
+    out = mixture_nll(tiny, torch.tensor([1.0]))
+    assert torch.isfinite(out).all()
+    assert all(torch.isfinite(t).all() for t in torch.autograd.grad(out.sum(), [tiny.mu, tiny.log_sigma]))
+
+
+@pytest.mark.parametrize("cls", [MDN, "MeanRegressor"])
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(y_scale=1e-50), "y_scale"),   # 0 in float32
+    (dict(x_scale=1e-40), "x_scale"),   # subnormal in float32
+    (dict(y_scale=1e39), "y_scale"),    # inf in float32
+    (dict(x_loc=1e39), "x_loc"),
+    (dict(y_loc=-1e39), "y_loc"),
+    (dict(x_loc=10**400), "x_loc"),     # an int no float holds
+])
+def test_scaling_that_float32_cannot_hold_is_refused(cls, kwargs, name):
+    from mdn_helpers.mdn import MeanRegressor
+
+    cls = MeanRegressor if cls == "MeanRegressor" else cls
+    with pytest.raises(ValueError, match=name):
+        cls(**kwargs)
+    # the edges that do fit are accepted and give finite output
+    m = cls(x_scale=3e38, y_scale=1.2e-38, x_loc=3e38)
+    out = m.nll(torch.zeros(2), torch.zeros(2)) if cls is MDN else m(torch.zeros(2))
+    assert torch.isfinite(out).all()
+
+
+def test_x_that_overflows_the_models_scaling_is_refused_by_name():
+    from mdn_helpers.mdn import MeanRegressor
+
+    for m, call in ((MDN(n_hidden=4, n_components=2), lambda m, x: m.nll(x, torch.zeros(2))),
+                    (MeanRegressor(n_hidden=4), lambda m, x: m(x))):
+        with pytest.raises(ValueError, match="x must be representable in float32"):
+            call(m, torch.tensor([0.0, 1e39], dtype=torch.float64))
+        with pytest.raises(ValueError, match="x must be finite"):
+            call(m, torch.tensor([0.0, float("nan")]))
+    tight = MDN(n_hidden=4, n_components=2, x_scale=1e-30)
+    with pytest.raises(ValueError, match="x is too far from x_loc"):
+        tight.sample(torch.tensor([0.0, 1e10]))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_hidden=10**6), "n_hidden must be <= 100_000"),
+    (dict(n_components=10**5), "n_components must be <= 10_000"),
+    (dict(n_layers=10**4), "n_layers must be <= 1_000"),
+    (dict(n_in=10**6), "n_in must be <= 100_000"),
+    (dict(n_hidden=100_000), "would have .* weights"),   # each width fits, the 10^10 weights do not
+    (dict(n_hidden=2_000, n_layers=100), "would have .* weights"),
+])
+def test_networks_too_big_to_allocate_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MDN(**kwargs)
+
+
+def test_sizes_of_the_head_and_regressor_are_bounded():
+    from mdn_helpers.mdn import MeanRegressor
+
+    with pytest.raises(ValueError, match="weights"):
+        GaussianMixture1d(100_000, 10_000)
+    with pytest.raises(ValueError, match="n_hidden"):
+        MeanRegressor(n_hidden=10**6)
+
+
+def test_meta_tensors_lists_and_bad_generators_get_named_errors():
+    m = MDN(n_hidden=4, n_components=2)
+    with pytest.raises(ValueError, match="x is a tensor on the meta device"):
+        m.nll(torch.zeros(3, device="meta"), torch.zeros(3))
+    with pytest.raises(ValueError, match="y is a tensor on the meta device"):
+        m.nll(torch.zeros(3), torch.zeros(3, device="meta"))
+    with pytest.raises(TypeError, match="generator"):
+        m.sample(torch.zeros(3), generator=42)
+    # lists work where tensors are expected, in the head too
+    head = GaussianMixture1d(2, 3)
+    torch.testing.assert_close(head.nll([[0.0, 1.0]], [0.5]), head.nll(torch.tensor([[0.0, 1.0]]), torch.tensor([0.5])))
+    with pytest.raises(ValueError, match=r"h must have shape"):
+        head.nll([0.0, 1.0], [0.5])
+    with pytest.raises(TypeError, match="p must be a MixtureParams"):
+        mixture_nll([1.0, 2.0], torch.zeros(1))
+    p = MixtureParams(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"y must have shape \(2,\)"):
+        mixture_nll(p, torch.zeros(3))
+    with pytest.raises(ValueError, match=r"x and y make a grid of 10_000 × 10_000 points × 2 components"):
+        m.density(torch.zeros(10_000), torch.zeros(10_000))
+    with pytest.raises(TypeError, match="members must be a non-empty list of MDN"):
+        MDNEnsemble(torch.zeros(3))
+    with pytest.raises(ValueError, match="activation"):
+        MDN(activation=["tanh"])

@@ -101,3 +101,52 @@ def test_energy_distance_takes_arrays_and_lists():
     ref = ed(torch.tensor(a), torch.tensor(b))
     assert ed(a, b) == pytest.approx(ref)
     assert ed(a.tolist(), b.tolist()) == pytest.approx(ref)
+
+
+def test_models_that_are_not_models_get_named_errors():
+    from torch import nn
+
+    from mdn_helpers.mdn import MDN
+    from mdn_helpers.metrics import heldout_nll, mdn_energy_distance, slogan_energy
+
+    x, y = joint_sample(20, 0).unbind(1)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        heldout_nll(None, x, y)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        mdn_energy_distance(None)
+    with pytest.raises(TypeError, match="generator must be a torch.nn.Module"):
+        slogan_energy(None)
+    with pytest.raises(TypeError, match=r"model must have a .nll\(\) method"):
+        heldout_nll(nn.Linear(1, 1), x, y)
+    with pytest.raises(ValueError, match="model has no parameters"):
+        mdn_energy_distance(MDNWithoutWeights())
+    with pytest.raises(ValueError, match="model has weights on the meta device"):
+        heldout_nll(MDN(n_hidden=4, n_components=2).to("meta"), x, y)
+    with pytest.raises(ValueError, match="x is a tensor on the meta device"):
+        heldout_nll(MDN(n_hidden=4, n_components=2), x.to("meta"), y)
+    with pytest.raises(TypeError, match="y must be a tensor or array"):
+        heldout_nll(MDN(n_hidden=4, n_components=2), x, None)
+
+
+class MDNWithoutWeights(torch.nn.Module):
+    def sample(self, x, generator=None):
+        return x
+
+
+def test_sizes_that_would_run_for_hours_are_refused():
+    from mdn_helpers.metrics import MAX_ENERGY_POINTS, mdn_energy_distance
+    from mdn_helpers.mdn import MDN
+
+    with pytest.raises(ValueError, match=r"energy_distance on 1_000_000 × 10 pairs would take too long.*use fewer "
+                                         "points"):
+        energy_distance(torch.zeros(10**6, 2), torch.zeros(10, 2))
+    with pytest.raises(ValueError, match="n must be <= 50_000"):
+        mdn_energy_distance(MDN(n_hidden=4, n_components=2), n=10**6)
+    with pytest.raises(ValueError, match="n must be <="):
+        energy_noise_floor(n=MAX_ENERGY_POINTS + 1)
+    # the largest allowed sizes stay within the pair budget
+    from mdn_helpers.metrics import MAX_ENERGY_PAIRS
+
+    assert 3 * MAX_ENERGY_POINTS**2 <= MAX_ENERGY_PAIRS
+    with pytest.raises(ValueError, match="a is a tensor on the meta device"):
+        energy_distance(torch.zeros(5, 2, device="meta"), torch.zeros(5, 2))

@@ -165,3 +165,74 @@ def test_explorer_is_what_the_model_samples_with_eps_and_for_ensembles():
     heaviest = mu[0, pi[0].argmax()]
     share = float(((s2 - heaviest).abs() < 1e-3).float().mean())
     assert share == pytest.approx(float(pi[0].max()), abs=0.03)
+
+
+def test_figures_name_a_missing_or_wrong_model(trained):
+    import matplotlib.pyplot as plt
+
+    from mdn_helpers.slogan import Critic
+
+    x, y, model, _ = trained
+    for call, name in ((lambda m: plots.plot_density_comparison(m, n=20), "model"),
+                       (lambda m: plots.plot_slices(m, n=20), "model"),
+                       (lambda m: plots.plot_regression(x, y, m, n=20), "model"),
+                       (lambda m: plots.plot_bias_grid(m, n=20), "model"),
+                       (lambda m: plots.density_grid(m, nx=3, ny=3), "model"),
+                       (lambda m: plots.plot_critic(m, x, y, n=5), "critic"),
+                       (lambda m: BiasExplorer(m, n=10), "model")):
+        with pytest.raises(TypeError, match=f"{name} must be a torch.nn.Module"):
+            call(None)
+        with pytest.raises(ValueError, match=f"{name} has weights on the meta device"):
+            call(MDN(n_hidden=4, n_components=2).to("meta") if name == "model" else Critic(n_hidden=4).to("meta"))
+    with pytest.raises(TypeError, match=r"model must have a .density\(\) method"):
+        plots.plot_slices(torch.nn.Linear(1, 1))
+    assert len(plt.get_fignums()) == 0
+
+
+def test_figure_sizes_that_cannot_fit_are_refused(trained):
+    _, _, model, _ = trained
+    with pytest.raises(ValueError, match="nx must be <= 2_000"):
+        plots.plot_density_comparison(model, n=10**5)
+    with pytest.raises(ValueError, match="nx must be <="):
+        plots.plot_true_density(n=10**5)
+    with pytest.raises(ValueError, match="n must be <="):
+        plots.plot_bias_grid(model, n=10**9)
+    with pytest.raises(ValueError, match="xs must be 1 to 20 finite numbers"):
+        plots.plot_slices(model, xs=[0.0, float("nan")])
+    with pytest.raises(ValueError, match="n must be <="):
+        BiasExplorer(model, n=10**9)
+    with pytest.raises(ValueError, match="x is a tensor on the meta device"):
+        BiasExplorer(model, torch.zeros(5, device="meta"))
+    import matplotlib.pyplot as plt
+
+    assert len(plt.get_fignums()) == 0
+
+
+def test_figures_name_bad_data_and_histories(trained):
+    import matplotlib.pyplot as plt
+
+    from mdn_helpers.mdn import MeanRegressor
+
+    x, y, model, hist = trained
+    meta = torch.zeros(3, device="meta")
+    with pytest.raises(ValueError, match="x is a tensor on the meta device"):
+        plots.plot_data(meta, meta)
+    with pytest.raises(TypeError, match="y must be a tensor or array of numbers"):
+        plots.plot_data(x, None)
+    with pytest.raises(ValueError, match="x_model and y_model must have the same length"):
+        plots.plot_samples(x, y, x, y[:5])
+    with pytest.raises(ValueError, match="x must be 1-d"):
+        plots.plot_gan_densities(torch.zeros(5, 2), 3.0, 4.0)
+    with pytest.raises(ValueError, match="fake is a tensor on the meta device"):
+        plots.plot_gan_densities(torch.zeros(5, 2, device="meta"), x, y)
+    with pytest.raises(TypeError, match="data must be a pair"):
+        plots.plot_bias_grid(model, n=10, data=x)
+    with pytest.raises(TypeError, match="history must be a History"):
+        plots.plot_loss(None)
+    with pytest.raises(ValueError, match="history has no 'energy' series"):
+        plots.plot_slogan_history(hist)  # an MDN's History
+    with pytest.raises(TypeError, match="model must be a regression net"):
+        plots.plot_regression(x, y, model)
+    fig = plots.plot_regression(x.tolist(), y.numpy(), MeanRegressor(n_hidden=4), n=20)  # lists and arrays work
+    plt.close(fig)
+    assert len(plt.get_fignums()) == 0

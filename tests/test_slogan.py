@@ -454,3 +454,83 @@ def test_nan_gradient_stops_with_finite_weights(monkeypatch):
     assert err.history.steps == 0
     for p in err.model.parameters():
         assert torch.isfinite(p).all()
+
+
+# ---------------------------------------------------------------------------
+# Input hardening
+# ---------------------------------------------------------------------------
+
+def test_nets_cast_float64_and_lists_to_their_weights_dtype():
+    with seeded_init(1):
+        g, c = SloganGenerator(n_random=8, n_hidden=16), Critic(n_hidden=8)
+    pts = joint_sample(5, 0)
+    f32 = c(pts)
+    f64 = c(pts.double())
+    assert f64.dtype == torch.float32
+    torch.testing.assert_close(f64, f32)
+    torch.testing.assert_close(c(pts.tolist()), f32)
+    z = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(g(z.double()), g(z))
+    # the cast keeps the graph: the generator's loss still reaches its weights
+    loss = slogan_generator_loss(c.double(), g(z))
+    assert loss.dtype == torch.float64
+    loss.backward()
+    assert g.l1.weight.grad is not None and torch.isfinite(g.l1.weight.grad).all()
+
+
+def test_nets_and_losses_refuse_meta_tensors_and_non_models_by_name():
+    c = Critic(n_hidden=4)
+    with pytest.raises(ValueError, match="xy is a tensor on the meta device"):
+        c(torch.zeros(3, 2, device="meta"))
+    with pytest.raises(ValueError, match="z is a tensor on the meta device"):
+        SloganGenerator(n_random=4, n_hidden=4)(torch.zeros(3, 4, device="meta"))
+    with pytest.raises(TypeError, match="z must be a tensor or array"):
+        SloganGenerator(n_random=4, n_hidden=4)(None)
+    with pytest.raises(TypeError, match="critic must be a torch.nn.Module"):
+        slogan_critic_loss(None, joint_sample(3, 0), joint_sample(3, 1))
+    with pytest.raises(TypeError, match="critic must be a torch.nn.Module"):
+        slogan_generator_loss(None, joint_sample(3, 1))
+    with pytest.raises(ValueError, match="critic has weights on the meta device"):
+        slogan_critic_loss(Critic(n_hidden=4).to("meta"), joint_sample(3, 0), joint_sample(3, 1))
+    with pytest.raises(ValueError, match="real is a tensor on the meta device"):
+        slogan_critic_loss(c, torch.zeros(3, 2, device="meta"), joint_sample(3, 1))
+    with pytest.raises(TypeError, match="generator must be a torch.nn.Module"):
+        slogan_energy(None)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        SloganGenerator(n_random=4, n_hidden=4).sample(3, generator=7)
+
+
+def test_sizes_that_cannot_fit_are_refused_by_name():
+    from mdn_helpers.slogan_train import MAX_BATCH_SIZE
+
+    with pytest.raises(ValueError, match="n_hidden must be <= 100_000"):
+        Critic(n_hidden=10**6)
+    with pytest.raises(ValueError, match="n_random must be <= 100_000"):
+        SloganGenerator(n_random=10**6)
+    with pytest.raises(ValueError, match="the generator would have .* weights"):
+        SloganGenerator(n_random=100_000, n_hidden=100_000)
+    with pytest.raises(ValueError, match="n = 10_000_000 points would need"):
+        SloganGenerator().sample(10**7)  # 10^7 · (256 + 2·128) activations
+    with pytest.raises(ValueError, match="n must be <="):
+        SloganGenerator(n_random=4, n_hidden=4).sample(10**12)
+    with pytest.raises(ValueError, match="n = 100_000_000 draws of 256 noise values"):
+        SloganGenerator().noise(10**8)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        SloganGenerator().noise(-5)
+    big = torch.zeros(10_001, 2)
+    with pytest.raises(ValueError, match="real and fake make 10_001 × 10_001 pairs"):
+        slogan_critic_loss(Critic(n_hidden=4), big, big)
+    for kwargs, name in ((dict(batch_size=MAX_BATCH_SIZE + 1), "batch_size"), (dict(n_eval=10**6), "n_eval"),
+                         (dict(n_train=10**12), "n_train"), (dict(n_hidden_critic=10**6), "n_hidden_critic"),
+                         (dict(num_threads=30_000), "num_threads")):
+        with pytest.raises(ValueError, match=f"{name} must be <="):
+            train_slogan(steps=1, progress=False, recipe=QUICK, **kwargs)
+
+
+def test_data_float32_cannot_hold_is_refused_by_name():
+    pts = joint_sample(8, 0).double()
+    pts[3, 1] = 1e39
+    with pytest.raises(ValueError, match="data must be representable in float32"):
+        train_slogan(pts, steps=1, progress=False, recipe=QUICK)
+    with pytest.raises(ValueError, match="y must be representable in float32"):
+        train_slogan((pts[:, 0], pts[:, 1]), steps=1, progress=False, recipe=QUICK)

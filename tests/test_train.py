@@ -1,5 +1,7 @@
 """The trainers: they lower the NLL, are reproducible, stop cleanly on NaN and
 reject bad arguments; the default recipe reaches its quality bar."""
+import math
+
 import pytest
 import torch
 
@@ -260,3 +262,52 @@ def test_training_works_inside_no_grad(data):
         model, hist = fit_mdn(x, y, steps=5, progress=False)
     assert hist.steps == 5
 
+
+
+def test_more_threads_than_cores_are_refused_by_every_trainer(data):
+    import os
+
+    from mdn_helpers.train import fit_mean_regression
+
+    (x, y), _ = data
+    before = torch.get_num_threads()
+    too_many = os.cpu_count() + 1
+    for call in (lambda: fit_mdn(x, y, steps=3, num_threads=30_000, progress=False),
+                 lambda: fit_mdn_ensemble(x, y, n_members=2, steps=3, num_threads=too_many, progress=False),
+                 lambda: fit_mean_regression(x, y, steps=3, num_threads=too_many)):
+        with pytest.raises(ValueError, match="num_threads must be <="):
+            call()
+        assert torch.get_num_threads() == before
+
+
+def test_data_float32_cannot_hold_is_refused_by_name_before_standardising():
+    x64 = torch.tensor([1e39, 0.0, 1.0], dtype=torch.float64)
+    ok = torch.zeros(3, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"x must be representable in float32 \(\|x\| <= 3.403e\+38\)"):
+        fit_mdn(x64, ok, steps=1, progress=False)
+    with pytest.raises(ValueError, match="y must be representable in float32"):
+        fit_mdn(ok, -x64, steps=1, progress=False)
+    with pytest.raises(ValueError, match="x_val must be representable in float32"):
+        fit_mdn(ok + torch.arange(3.0), ok, steps=1, progress=False, x_val=x64, y_val=ok)
+    from mdn_helpers.train import fit_mean_regression
+
+    with pytest.raises(ValueError, match="x must be representable in float32"):
+        fit_mean_regression(x64, ok, steps=1)
+    # float32 data at the ends of its range: its sd does not fit float32
+    with pytest.raises(ValueError, match="x is spread too widely to standardise in float32"):
+        fit_mdn(torch.tensor([3.4e38, -3.4e38, 3e38]), torch.zeros(3), steps=1, progress=False)
+    # but data near the top, whose float32 mean overflows, trains (recomputed in float64)
+    x = torch.tensor([3.0e38, 3.1e38, 3.2e38, 3.3e38])
+    model, hist = fit_mdn(x, torch.arange(4.0), steps=5, progress=False)
+    assert float(model.x_loc) == pytest.approx(3.15e38, rel=1e-6)
+    assert all(math.isfinite(v) for v in hist["loss"])
+
+
+def test_recipe_networks_too_big_are_refused_before_training(data):
+    (x, y), _ = data
+    with pytest.raises(ValueError, match="n_hidden must be <= 100_000"):
+        fit_mdn(x, y, n_hidden=10**6, progress=False)
+    with pytest.raises(ValueError, match="weights"):
+        fit_mdn(x, y, n_hidden=50_000, progress=False)
+    with pytest.raises(ValueError, match="batch_size must be <="):
+        fit_mdn(recipe="fresh", batch_size=10**12, progress=False)
