@@ -15,8 +15,10 @@ from .data import (
     true_conditional_density,
     true_log_density,
 )
-from .loop import History, Recipe, TrainingDiverged, derive_seed
-from .mdn import MDN, GaussianMixture1d, MDNEnsemble, MixtureParams
+from .loop import History, TrainingDiverged, derive_seed
+from .mdn import MDN, GaussianMixture1d, MDNEnsemble
+from .mixture import MixtureParams
+from .recipes import Recipe
 from .metrics import energy_distance, energy_noise_floor, heldout_nll, mdn_energy_distance, slogan_energy
 from .slogan import Critic, CriticTerms, SloganGenerator, slogan_critic_loss, slogan_critic_terms, slogan_generator_loss
 from .slogan_train import SloganRecipe, train_slogan

@@ -1,178 +1,39 @@
-r"""Mixture density networks for a 1-d target.
+r"""Mixture density networks for a 1-d target: the head, the model, ensembles.
 
 A mixture density network (Bishop 1994) maps an input to the parameters of a
 Gaussian mixture over y:
 
 .. math:: p(y \mid x) = \sum_k \pi_k(x)\, \mathcal N(y;\ \mu_k(x), \sigma_k(x)^2)
 
-and is trained on the negative log-likelihood, computed in log space:
-``log π`` by ``log_softmax`` and the sum over components by ``logsumexp``.
-
-Graves' sampling biases (2013) change the mixture at sampling time:
-``pi = softmax(logits · (1 + pi_bias))`` sharpens the weights towards the
-largest, ``sigma = exp(log_sigma − std_bias)`` shrinks the scales.
+and is trained on the negative log-likelihood; the mixture maths (NLL in log
+space, sampling, Graves' biases) is in `mixture`.
 
 Limits: networks are at most MAX_WIDTH (10^5) wide, MAX_LAYERS deep, with
-MAX_COMPONENTS components and MAX_PARAMETERS weights; pi_bias lies in
-[−1, PI_BIAS_LIMIT], std_bias in ±STD_BIAS_LIMIT.
+MAX_COMPONENTS components and MAX_PARAMETERS weights.
 """
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Categorical, MixtureSameFamily, Normal
+from torch.distributions import MixtureSameFamily
 
 from ._checks import MAX_PARAMETERS, MAX_WIDTH  # noqa: F401 - the limits, named here too
 from ._checks import (as_float_tensor, check_finite, check_finite_1d, check_float32_range, check_parameter_count,
                       check_positive_int, check_real)
+from .mixture import (MixtureParams, _head_nll, apply_bias, check_bias, mixture_distribution, mixture_nll,
+                      mixture_sample)
 
-_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 #: log σ from the head is softly bounded to (−B, B) (B·tanh(raw/B)), which keeps
 #: the NLL and its gradients finite for any raw output; inside |raw| < 1.7 it is
 #: the identity to within 1 % (3 % at |raw| = 3).
 LOG_SIGMA_BOUND = 10.0
-#: |z| = |y − μ|/σ is clamped at this in the NLL: beyond it the NLL is over
-#: 5e29 nats (no point is that unlikely in any use), and z² still fits float32.
-Z_LIMIT = 1e15
-#: The head clamps (standardised) y at this, which keeps y − μ finite; beyond
-#: it every z is past Z_LIMIT anyway (see `_head_nll`).
-Y_LIMIT = 1e37
 #: Most mixture components; most hidden layers.
 MAX_COMPONENTS = 10_000
 MAX_LAYERS = 1_000
 #: Most values `density` may hold: m x-values × n y-values × k components.
 MAX_DENSITY_VALUES = 50_000_000
-
-
-class MixtureParams(NamedTuple):
-    """A batch of 1-d Gaussian mixtures, in log space; each field is (batch, k)."""
-
-    log_pi: Tensor
-    mu: Tensor
-    log_sigma: Tensor
-
-
-# ---------------------------------------------------------------------------
-# Pure functions on mixture parameters
-# ---------------------------------------------------------------------------
-
-def _check_params(p) -> MixtureParams:
-    if not (isinstance(p, tuple) and len(p) == 3 and all(isinstance(t, Tensor) for t in p)):
-        raise TypeError(f"p must be a MixtureParams (log_pi, mu, log_sigma) of three tensors, got {type(p).__name__}")
-    p = MixtureParams(*p)
-    if not p.log_pi.shape == p.mu.shape == p.log_sigma.shape or p.mu.dim() == 0:
-        raise ValueError("p's log_pi, mu and log_sigma must have one shape (..., k), got "
-                         f"{tuple(p.log_pi.shape)}, {tuple(p.mu.shape)} and {tuple(p.log_sigma.shape)}")
-    return p
-
-
-def _nll(p: MixtureParams, y: Tensor, *, guard: bool) -> Tensor:
-    """The NLL with z clamped at ±Z_LIMIT. With guard, y − μ and exp(−log σ)
-    are first kept within the dtype's range; without it, they must be finite
-    already (the head's callers: log σ is bounded there and y clamped)."""
-    if guard:
-        big = torch.finfo(p.mu.dtype).max
-        diff = (y.unsqueeze(-1) - p.mu).clamp(-big, big)  # y − μ can overflow to ±inf
-        z = diff * torch.exp((-p.log_sigma).clamp(max=math.log(big) - 1.0))  # so can exp(−log σ)
-    else:
-        z = (y.unsqueeze(-1) - p.mu) * torch.exp(-p.log_sigma)
-    # z may be ±inf here, but from finite factors: the clamp's zero gradient
-    # meets finite ones, never 0 · inf
-    z = z.clamp(-Z_LIMIT, Z_LIMIT)
-    log_normal = -0.5 * z * z - p.log_sigma - _LOG_SQRT_2PI
-    return -torch.logsumexp(p.log_pi + log_normal, dim=-1)
-
-
-def mixture_nll(p: MixtureParams, y: Tensor) -> Tensor:
-    """−log p(y) under each row's mixture: y (batch,) → (batch,).
-
-    Computed from z = (y − μ)·exp(−log σ) and log σ directly, never from σ's
-    reciprocal squared, and summed over components with logsumexp.
-
-    Far tails: |z| is clamped at Z_LIMIT (1e15), after y − μ and exp(−log σ)
-    are kept within the dtype's range. So for any finite y, however far from
-    the mixture (and any σ, however small), the NLL is finite — astronomically
-    large, at least 5e29 nats, where the clamp acts — and so are its
-    gradients: beyond |z| = 1e15 a point no longer pulls on μ (its gradient
-    through z is 0; the −log σ term's remains). Wherever |z| < 1e15 the result
-    is unchanged.
-    """
-    p = _check_params(p)
-    y = as_float_tensor("y", y)
-    if y.shape != p.mu.shape[:-1]:
-        raise ValueError(f"y must have shape {tuple(p.mu.shape[:-1])} (one value per mixture), got {tuple(y.shape)}")
-    return _nll(p, y, guard=True)
-
-
-def _head_nll(p: MixtureParams, y: Tensor) -> Tensor:
-    """`mixture_nll` for the head's own mixtures (y already checked), cheaper:
-    there |log σ| ≤ LOG_SIGMA_BOUND + STD_BIAS_LIMIT = 50, so exp(−log σ) is
-    finite, and y is clamped at ±Y_LIMIT so that y − μ is too. Both clamps
-    change nothing below |z| = Z_LIMIT: at |y| = 1e37, |z| ≥ 1e37 / e^50 > 1e15
-    (unless a floor eps > 1e22, in units of y_scale, widens σ beyond e^50)."""
-    return _nll(p, y.clamp(-Y_LIMIT, Y_LIMIT), guard=False)
-
-
-def mixture_sample(p: MixtureParams, generator: torch.Generator | None = None) -> Tensor:
-    """One draw from each row's mixture: (batch,).
-
-    The component is picked by the Gumbel-max trick on log π (exact, and safe
-    where some π underflow to 0); then y = μ + σ·ε.
-    """
-    p = _check_params(p)
-    if generator is not None:
-        if not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-        if generator.device.type != p.mu.device.type:
-            raise ValueError(f"generator is on {generator.device.type} but the model is on {p.mu.device.type}; "
-                             "give a generator on the model's device")
-    u = torch.rand(p.log_pi.shape, generator=generator, device=p.log_pi.device, dtype=p.log_pi.dtype)
-    gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(u.dtype).tiny)))
-    k = torch.argmax(p.log_pi + gumbel, dim=-1, keepdim=True)
-    mu = p.mu.gather(-1, k).squeeze(-1)
-    sigma = p.log_sigma.gather(-1, k).squeeze(-1).exp()
-    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-    return mu + sigma * eps
-
-
-def mixture_distribution(p: MixtureParams) -> MixtureSameFamily:
-    """The same mixtures as a `torch.distributions.MixtureSameFamily`, batch shape (batch,)."""
-    return MixtureSameFamily(Categorical(logits=p.log_pi), Normal(p.mu, p.log_sigma.exp()))
-
-
-def mixture_moments(p: MixtureParams) -> tuple[Tensor, Tensor]:
-    """Mean and variance of each row's mixture, (batch,) each (law of total variance)."""
-    pi = p.log_pi.exp()
-    mean = (pi * p.mu).sum(-1)
-    var = (pi * (torch.exp(2 * p.log_sigma) + p.mu**2)).sum(-1) - mean**2
-    return mean, var
-
-
-def apply_bias(log_pi_logits: Tensor, log_sigma: Tensor, pi_bias: float, std_bias: float) -> tuple[Tensor, Tensor]:
-    """Graves' biases: log_softmax(logits·(1+pi_bias)) and log_sigma − std_bias."""
-    return torch.log_softmax(log_pi_logits * (1.0 + pi_bias), dim=-1), log_sigma - std_bias
-
-
-#: |std_bias| beyond this scales σ by more than e^40 either way: no longer a bias.
-STD_BIAS_LIMIT = 40.0
-#: pi_bias multiplies the logits by 1 + pi_bias; at 1000 any weight gap of
-#: 0.1 nats already becomes e^-100 (one-hot in float32), and far beyond it the
-#: product overflows to inf and the mixture turns to NaN.
-PI_BIAS_LIMIT = 1000.0
-
-
-def check_bias(pi_bias, std_bias) -> tuple[float, float]:
-    """pi_bias in [−1, 1000] (−1 gives equal weights, > 0 sharpens); |std_bias| ≤ 40."""
-    std_bias = check_real("std_bias", std_bias)
-    if abs(std_bias) > STD_BIAS_LIMIT:
-        raise ValueError(f"std_bias must be within ±{STD_BIAS_LIMIT:g}, got {std_bias}")
-    pi_bias = check_real("pi_bias", pi_bias, minimum=-1.0)
-    if pi_bias > PI_BIAS_LIMIT:
-        raise ValueError(f"pi_bias must be in [-1, {PI_BIAS_LIMIT:g}], got {pi_bias}")
-    return pi_bias, std_bias
 
 
 def check_network_size(n_in: int, n_hidden: int, n_components: int, n_layers: int, what: str = "the MDN") -> None:
@@ -191,7 +52,7 @@ def _scaling(name: str, value, dtype: torch.dtype | None = None) -> tuple[float,
     (a scale that would become 0, inf or subnormal, a location that would become inf)."""
     scale = name.endswith("scale")
     v = check_real(name, value, minimum=0.0 if scale else None, strict=scale)
-    t = torch.tensor(v, dtype=dtype or torch.get_default_dtype())
+    t = torch.tensor(v, dtype=dtype or torch.get_default_dtype(), device="cpu")  # checked here, even in a meta build
     info = torch.finfo(t.dtype)
     if scale and not info.tiny <= float(t) <= info.max:
         raise ValueError(f"{name} must be between {info.tiny:.4g} and {info.max:.4g} to be stored in {t.dtype}, "

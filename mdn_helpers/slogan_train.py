@@ -17,8 +17,9 @@ from torch.optim.swa_utils import AveragedModel
 from ._checks import (MAX_SAMPLE_SIZE, MAX_WIDTH, check_finite_2d, check_float32_range, check_nonneg_int,
                       check_positive_int, check_real, resolve_device)
 from .data import check_pair, sample_inverted_sine, seeded_sample
-from .loop import (Callback, History, Recipe, check_num_threads, derive_seed, minibatches, resolve_recipe,
-                   seeded_init, torch_threads, train_loop)
+from .loop import (Callback, History, check_num_threads, derive_seed, minibatches, seeded_init, torch_threads,
+                   train_loop)
+from .recipes import Recipe, resolve_recipe
 from .metrics import MAX_ENERGY_POINTS, slogan_energy
 from .slogan import MAX_CRITIC_PAIRS, Critic, SloganGenerator, slogan_critic_terms, slogan_generator_loss
 

@@ -21,8 +21,9 @@ from torch import Tensor, nn
 
 from ._checks import FLOAT32_MAX, check_float32_range, check_positive_int, check_real, resolve_device
 from .data import check_pair, sample_inverted_sine
-from .loop import (Callback, History, Recipe, check_num_threads, derive_seed, minibatches, resolve_recipe,
-                   seeded_init, torch_threads, train_loop)
+from .loop import (Callback, History, check_num_threads, derive_seed, minibatches, seeded_init, torch_threads,
+                   train_loop)
+from .recipes import Recipe, resolve_recipe
 from .mdn import _ACTIVATIONS, MDN, MDNEnsemble, MeanRegressor, check_network_size
 
 

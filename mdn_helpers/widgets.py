@@ -20,8 +20,8 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from ._checks import check_finite_1d, check_float32_range, check_model, check_nonneg_int, check_positive_int
-from .mdn import MixtureParams, check_bias
-from .plots import COLORS, STYLE, X_LIM, Y_LIM, _pair
+from .mixture import MixtureParams, check_bias
+from .style import COLORS, STYLE, X_LIM, Y_LIM, _pair
 
 PI_BIAS_RANGE = (0.0, 5.0)
 STD_BIAS_RANGE = (0.0, 10.0)

@@ -198,7 +198,7 @@ def test_save_writes_crcs_even_when_torch_is_told_not_to(tmp_path):
 
 def test_config_far_bigger_than_the_weights_is_refused_before_building(tmp_path, monkeypatch):
     payload = _payload(_model())
-    payload["config"] = dict(payload["config"], n_hidden=30000)
+    payload["config"] = dict(payload["config"], n_hidden=3000)  # within MDN's own limits: shapes decide
     torch.save(payload, tmp_path / "big.pt")
     builds = []
     cls, build, check = ckpt._KINDS["MDN"]
@@ -209,17 +209,24 @@ def test_config_far_bigger_than_the_weights_is_refused_before_building(tmp_path,
         return model
 
     monkeypatch.setitem(ckpt._KINDS, "MDN", (cls, spy, check))
-    with pytest.raises(ValueError, match=r"body\.0\.weight .*\(8, 1\).*\(30000, 1\)") as err:
+    with pytest.raises(ValueError, match=r"body\.0\.weight .*\(8, 1\).*\(3000, 1\)") as err:
         load_checkpoint(tmp_path / "big.pt")
     assert str(tmp_path / "big.pt") in str(err.value)
     assert builds == [{"meta"}]  # nothing was built for real
+    # 30,000 wide: MDN's own size limit refuses it, still before anything is built for real
+    payload["config"]["n_hidden"] = 30000
+    torch.save(payload, tmp_path / "bigger.pt")
+    builds.clear()
+    with pytest.raises(ValueError, match="bigger.pt: .*900_360_009 weights, more than the 100_000_000 allowed"):
+        load_checkpoint(tmp_path / "bigger.pt")
+    assert builds == []
 
 
 def test_slogan_config_far_bigger_than_the_weights_is_refused(tmp_path):
     from mdn_helpers.slogan import Critic
 
     payload = _payload(Critic(n_hidden=4))
-    payload["config"] = {"n_hidden": 30000}
+    payload["config"] = {"n_hidden": 3000}
     torch.save(payload, tmp_path / "c.pt")
     with pytest.raises(ValueError, match=r"do not fit the saved config: l1\.weight"):
         load_checkpoint(tmp_path / "c.pt")
@@ -234,9 +241,12 @@ def test_absurd_config_sizes_are_refused(tmp_path, monkeypatch):
 
     with pytest.raises(ValueError, match=r"config\['n_hidden'\] = 2000000 is above the limit"):
         load_checkpoint(crafted("wide.pt", n_hidden=2_000_000))
-    # 10^5 layers would take a minute to build even on the meta device
+    # 10^5 layers would take a minute to build even on the meta device: MDN's limit refuses them
+    with pytest.raises(ValueError, match="n_layers must be <= 1_000"):
+        load_checkpoint(crafted("deeper.pt", n_layers=100_000))
+    # 10^3 layers pass that limit, and the meta build is cut short
     with pytest.raises(ValueError, match="far bigger model than the 10 saved tensors"):
-        load_checkpoint(crafted("deep.pt", n_layers=100_000))
+        load_checkpoint(crafted("deep.pt", n_layers=1000))
     # an ensemble of 2·10^4 references to one member's config: a small file
     payload = _payload(MDNEnsemble([_model()]))
     payload["config"]["members"] = payload["config"]["members"] * 20_000

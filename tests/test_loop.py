@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from mdn_helpers import plots
-from mdn_helpers.loop import History, Recipe, TrainingDiverged, derive_seed, resolve_recipe, train_loop
+from mdn_helpers.loop import History, TrainingDiverged, derive_seed, train_loop
+from mdn_helpers.recipes import Recipe, resolve_recipe
 
 
 def quadratic(target: float = 3.0, lr: float = 0.1, nan_at: int | None = None, blow_up_at: int | None = None):

@@ -7,14 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mdn_helpers.mdn import (
-    MDN,
-    GaussianMixture1d,
-    MDNEnsemble,
-    MixtureParams,
-    mixture_moments,
-    mixture_nll,
-)
+from mdn_helpers.mdn import MDN, GaussianMixture1d, MDNEnsemble
+from mdn_helpers.mixture import MixtureParams, mixture_distribution, mixture_nll
 
 
 def head_with_raw(raw: torch.Tensor, n_in: int = 1, eps: float = 0.0) -> tuple[GaussianMixture1d, torch.Tensor]:
@@ -108,14 +102,15 @@ def test_sample_moments_match_mixture():
                       torch.tensor([[-4.0, 1.0, 6.0]]), torch.log(torch.tensor([[0.5, 1.0, 2.0]])))
     n = 200_000
     big = MixtureParams(*(t.expand(n, 3) for t in p))
-    from mdn_helpers.mdn import mixture_sample
+    from mdn_helpers.mixture import mixture_sample
 
     s = mixture_sample(big, torch.Generator().manual_seed(0)).double()
-    mean, var = mixture_moments(p)
+    dist = mixture_distribution(p)  # torch.distributions' closed-form mean and variance
+    mean, var = dist.mean, dist.variance
     se_mean = math.sqrt(float(var) / n)
     assert abs(float(s.mean()) - float(mean)) < 5 * se_mean
     assert float(s.var()) == pytest.approx(float(var), rel=0.02)
-    # and against torch.distributions' own moments
+    # mixture_distribution is MixtureSameFamily built from the same parameters
     d = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(logits=p.log_pi),
                                               torch.distributions.Normal(p.mu, p.log_sigma.exp()))
     torch.testing.assert_close(mean, d.mean)
@@ -284,7 +279,7 @@ def test_std_bias_beyond_its_range_is_refused():
 # ---------------------------------------------------------------------------
 
 def test_pi_bias_is_bounded():
-    from mdn_helpers.mdn import PI_BIAS_LIMIT
+    from mdn_helpers.mixture import PI_BIAS_LIMIT
 
     m = MDN(n_hidden=4, n_components=3)
     x, y = torch.zeros(3), torch.ones(3)
@@ -320,7 +315,7 @@ def test_nll_and_its_gradients_stay_finite_for_any_finite_float32_y(y_value, std
 
 
 def test_the_tail_clamp_leaves_ordinary_values_unchanged_and_acts_only_far_out():
-    from mdn_helpers.mdn import Z_LIMIT
+    from mdn_helpers.mixture import Z_LIMIT
 
     g = torch.Generator().manual_seed(0)
     p = MixtureParams(torch.log_softmax(torch.randn(50, 4, generator=g), -1), torch.randn(50, 4, generator=g) * 5,
