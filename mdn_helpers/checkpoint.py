@@ -74,6 +74,12 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~_umask()
 
 
+def _as_path(path) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike (a file name), got {type(path).__name__}")
+    return Path(path)
+
+
 def save_checkpoint(model: nn.Module, path: str | os.PathLike, extra: dict | None = None) -> Path:
     """Write `model` to `path` atomically: a temporary file in the same folder,
     then a rename, so an interrupted save never leaves a half-written file.
@@ -81,8 +87,10 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, extra: dict | Non
     The written file is checked as `load_checkpoint` would check it before it
     replaces anything; a replaced file keeps its permissions.
     """
-    path = Path(path)
+    path = _as_path(path)
     kind = _kind_of(model)
+    if extra is not None and not isinstance(extra, dict):
+        raise TypeError(f"extra must be a dict of numbers, strings, tensors, lists and dicts, got {type(extra).__name__}")
     payload = {
         "format": FORMAT,
         "kind": kind,
@@ -137,7 +145,7 @@ def _zip_problem(data: bytes) -> str | None:
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """The checkpoint's dict, checked; ValueError if the file is not one, or is corrupted."""
-    path = Path(path)
+    path = _as_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     data = path.read_bytes()  # read once: the bytes checked are the bytes loaded
@@ -250,7 +258,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     from ._checks import resolve_device
 
     dev = resolve_device(device)
-    path = Path(path)
+    path = _as_path(path)
     payload = read_checkpoint(path)
     _check_weights(path, payload)
     _, build, _ = _KINDS[payload["kind"]]

@@ -30,9 +30,9 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def inverted_sine_f(y: Tensor) -> Tensor:
-    """The noise-free curve f(y) = 7 sin(0.75 y) + 0.5 y, elementwise (y a tensor, array or number)."""
-    if not isinstance(y, (Tensor, float, int)):
-        y = as_float_tensor("y", y)
+    """The noise-free curve f(y) = 7 sin(0.75 y) + 0.5 y, elementwise (y a
+    tensor, array or number, finite); a tensor of y's shape."""
+    y = check_finite("y", as_float_tensor("y", y))
     return 7.0 * torch.sin(0.75 * y) + 0.5 * y
 
 

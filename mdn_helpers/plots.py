@@ -13,11 +13,12 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from ._checks import check_model, check_positive_int
+from ._checks import check_model, check_positive_int, check_real
 from .data import Y_HIGH, Y_LOW, true_conditional_density, true_conditional_mean
 from .loop import derive_seed
+from .mixture import check_bias
 from .style import (CMAP, COLORS, CRITIC_CMAP, MAX_CURVE_POINTS, MAX_GRID_SIDE, MAX_PLOT_POINTS, X_LIM, Y_LIM,
-                    _axes, _history, _np, _pair, styled)
+                    _axes, _history, _np, _numbers, _pair, styled)
 
 
 @styled
@@ -58,13 +59,17 @@ def plot_loss(history, *, bayes: float | None = None, reference: dict | None = N
     ["val_nll"], if recorded) from a History, with the Bayes limit and other
     reference levels ({label: nats}) as lines. An empty History draws the axes."""
     _history(history)
+    if bayes is not None:
+        bayes = check_real("bayes", bayes)
+    if reference is not None and not isinstance(reference, dict):
+        raise TypeError(f"reference must be a dict {{label: nats}}, got {type(reference).__name__}")
+    levels = {str(k): check_real(f"reference[{k!r}]", v) for k, v in (reference or {}).items()}
     fig, ax = _axes(ax)
     loss = history.per_step.get("loss", [])
     val = history.evals.get("val_nll", [])
     ax.plot(np.arange(1, len(loss) + 1), loss, color=COLORS["model"], lw=1, label="training NLL")
     if val:
         ax.plot(history.eval_steps, val, color=COLORS["val"], lw=1.5, marker="o", ms=2.5, label="validation NLL")
-    levels = dict(reference or {})
     if bayes is not None:
         ax.axhline(bayes, color=COLORS["truth"], ls="--", lw=1, label=f"Bayes limit {bayes:.3f}")
     for i, (label, level) in enumerate(levels.items()):
@@ -140,12 +145,7 @@ def plot_slices(model, xs: Sequence[float] = (-8.0, 0.0, 5.0), *, n: int = 400,
     """The learned and the exact conditional density at a few x, one panel each."""
     dev = check_model("model", model, "density").device
     check_positive_int("n", n, minimum=2, maximum=MAX_CURVE_POINTS)
-    try:
-        x_t = torch.tensor([float(v) for v in xs], dtype=torch.float32)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"xs must be a sequence of numbers, got {xs!r}") from exc
-    if not 1 <= x_t.numel() <= 20 or not bool(torch.isfinite(x_t).all()):
-        raise ValueError(f"xs must be 1 to 20 finite numbers (one panel each), got {xs!r}")
+    x_t = torch.tensor(_numbers("xs", xs), dtype=torch.float32)  # one panel each
     ys = torch.linspace(Y_LOW - 2, Y_HIGH + 2, n)
     with torch.no_grad():
         learned = model.density(x_t.to(dev), ys.to(dev)).cpu().numpy()
@@ -190,6 +190,11 @@ def plot_bias_grid(model, *, pi_biases: Sequence[float] = (0.0, 2.0, 5.0), std_b
     """A static grid of biased samples, for readers without a live kernel."""
     check_model("model", model, "sample")
     check_positive_int("n", n, maximum=MAX_PLOT_POINTS)
+    pi_biases, std_biases = _numbers("pi_biases", pi_biases, max_length=8), _numbers("std_biases", std_biases,
+                                                                                     max_length=8)
+    for pb in pi_biases:
+        for sb in std_biases:
+            check_bias(pb, sb)
     if data is not None:
         if not isinstance(data, (tuple, list)) or len(data) != 2:
             raise TypeError(f"data must be a pair (x, y) of (n,) tensors, got {type(data).__name__}")
@@ -256,7 +261,8 @@ def critic_grid(critic, xlim=X_LIM, ylim=Y_LIM, n: int = 100) -> tuple[np.ndarra
         raise ValueError(f"n must be an int >= 2, got {n!r}")
     check_positive_int("n", n, minimum=2, maximum=MAX_GRID_SIDE)
     for name, lim in (("xlim", xlim), ("ylim", ylim)):
-        if len(lim) != 2 or not (np.isfinite(lim).all() and lim[0] < lim[1]):
+        low, high = _numbers(name, lim, length=2)
+        if not low < high:
             raise ValueError(f"{name} must be (low, high) with low < high, got {tuple(lim)!r}")
     xs = torch.linspace(float(xlim[0]), float(xlim[1]), n, dtype=w.dtype)
     ys = torch.linspace(float(ylim[0]), float(ylim[1]), n, dtype=w.dtype)

@@ -11,7 +11,10 @@ from typing import Mapping
 
 import torch
 
-from ._checks import MAX_SAMPLE_SIZE, check_bool, check_nonneg_int, check_positive_int, check_real
+from ._checks import MAX_SAMPLE_SIZE, check_bool, check_positive_int, check_real
+
+#: Most steps a recipe may ask for: about a day for the default MDN on one CPU core.
+MAX_STEPS = 10_000_000
 
 SCHEDULES = ("cosine", "step", "constant")
 
@@ -43,7 +46,7 @@ class Recipe:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a str, got {type(self.name).__name__}")
-        check_nonneg_int("steps", self.steps)
+        check_positive_int("steps", self.steps, minimum=0, maximum=MAX_STEPS)
         if self.batch_size is not None:
             check_positive_int("batch_size", self.batch_size, maximum=MAX_SAMPLE_SIZE)
         check_real("lr", self.lr, minimum=0.0, strict=True)

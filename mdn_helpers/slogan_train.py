@@ -25,6 +25,8 @@ from .slogan import MAX_CRITIC_PAIRS, Critic, SloganGenerator, slogan_critic_ter
 
 #: Largest batch: the critic compares every real with every fake point.
 MAX_BATCH_SIZE = int(MAX_CRITIC_PAIRS ** 0.5)
+#: Most critic steps before one generator step.
+MAX_CRITIC_STEPS = 10_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,10 +74,11 @@ class SloganRecipe(Recipe):
         if not isinstance(self.betas, tuple) or len(self.betas) != 2 or not all(
                 0.0 <= check_real("betas", b) < 1.0 for b in self.betas):
             raise ValueError(f"betas must be a tuple of two numbers in [0, 1), got {self.betas!r}")
-        check_positive_int("n_critic", self.n_critic)
-        for name in ("n_critic_burst", "burst_every"):
-            if getattr(self, name) is not None:
-                check_positive_int(name, getattr(self, name))
+        check_positive_int("n_critic", self.n_critic, maximum=MAX_CRITIC_STEPS)
+        if self.n_critic_burst is not None:
+            check_positive_int("n_critic_burst", self.n_critic_burst, maximum=MAX_CRITIC_STEPS)
+        if self.burst_every is not None:
+            check_positive_int("burst_every", self.burst_every)
         check_nonneg_int("burst_first", self.burst_first)
         if self.ema is not None and not 0.0 <= check_real("ema", self.ema) < 1.0:
             raise ValueError(f"ema must be in [0, 1) or None, got {self.ema}")

@@ -5,6 +5,7 @@ the argument).
 from __future__ import annotations
 
 import functools
+import math
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -69,6 +70,21 @@ def _np(t, name: str = "data") -> np.ndarray:
         return np.asarray(t, dtype=float)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be a tensor or array of numbers, got {type(t).__name__}") from exc
+
+
+def _numbers(name: str, value, *, length: int | None = None, max_length: int = 20) -> list[float]:
+    """A short sequence of finite real numbers (`length` of them if given), or errors naming `name`."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or getattr(value, "ndim", 1) != 1:
+        raise TypeError(f"{name} must be a sequence of numbers, got {type(value).__name__}")
+    try:
+        out = [float(v) for v in value]
+    except (TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: meta tensors have no values
+        raise TypeError(f"{name} must be a sequence of numbers, got {value!r:.60}") from exc
+    want = f"{length}" if length is not None else f"1 to {max_length}"
+    if (length is not None and len(out) != length) or not 1 <= len(out) <= max_length or not all(
+            math.isfinite(v) for v in out):
+        raise ValueError(f"{name} must be {want} finite numbers, got {value!r:.60}")
+    return out
 
 
 def _pair(x, y, x_name: str = "x", y_name: str = "y") -> tuple[np.ndarray, np.ndarray]:
