@@ -16,9 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .recipes import MAX_STEPS  # the recipes' limit on steps holds here too
+
 #: Bounds of the command line's sizes: beyond them a run would not fit in
 #: memory or would take days.
-MAX_STEPS = 10_000_000
 MAX_N_TRAIN = 10_000_000
 MAX_N_TEST = 10_000_000
 

@@ -12,6 +12,7 @@ config, all before a real model is built.
 from __future__ import annotations
 
 import contextlib
+import pickle
 import io
 import os
 import tempfile
@@ -112,7 +113,7 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, extra: dict | Non
             os.fsync(f.fileno())
         try:  # never replace a good file with one that load_checkpoint would refuse
             back = torch.load(tmp, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001
+        except pickle.UnpicklingError as exc:  # what weights_only refuses
             raise TypeError("extra and the model's config must hold only numbers, strings, bools, None, "
                             f"tensors, lists and dicts (loadable with weights_only=True): {exc}") from exc
         try:

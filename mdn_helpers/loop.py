@@ -37,7 +37,7 @@ def derive_seed(seed: int, tag: str) -> int:
     """A seed for the random stream `tag` of a run seeded `seed`, in [0, 2**63).
 
     Every stream a run draws from (weights, noise, data order, scoring points)
-    gets its own tag, so streams never overlap and adding one changes no other.
+    gets its own tag, so streams of different tags never overlap.
     """
     check_nonneg_int("seed", seed)
     if not isinstance(tag, str) or not tag:
@@ -302,6 +302,8 @@ def train_loop(
             raise TypeError(f"{name} must be a function, got {type(fn).__name__} {fn!r}")
     from tqdm.auto import tqdm
 
+    if monitor is not None and evaluate is None:
+        raise ValueError(f"monitor={monitor!r} needs an evaluate function that returns it")
     best = _Monitor(model, monitor, patience)
     weights = _Rollback(rollback if rollback is not None else [model])
     t0 = time.perf_counter()

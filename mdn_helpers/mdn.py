@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import MixtureSameFamily
 
-from ._checks import MAX_PARAMETERS, MAX_WIDTH  # noqa: F401 - the limits, named here too
+from ._checks import MAX_WIDTH
 from ._checks import (as_float_tensor, check_finite, check_finite_1d, check_float32_range, check_parameter_count,
                       check_positive_int, check_real)
 from .mixture import (MixtureParams, _head_nll, apply_bias, check_bias, mixture_distribution, mixture_nll,

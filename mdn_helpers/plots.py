@@ -257,8 +257,6 @@ def critic_grid(critic, xlim=X_LIM, ylim=Y_LIM, n: int = 100) -> tuple[np.ndarra
     """The critic on an n × n grid: x grid (n,), y grid (n,), and f as (n, n),
     row i at y[i], column j at x[j] (ready for ``imshow(origin="lower")``)."""
     w = check_model("critic", critic)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an int >= 2, got {n!r}")
     check_positive_int("n", n, minimum=2, maximum=MAX_GRID_SIDE)
     for name, lim in (("xlim", xlim), ("ylim", ylim)):
         low, high = _numbers(name, lim, length=2)

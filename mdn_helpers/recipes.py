@@ -52,8 +52,9 @@ class Recipe:
         check_real("lr", self.lr, minimum=0.0, strict=True)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if not isinstance(self.lr_drops, tuple):
+        if not isinstance(self.lr_drops, (tuple, list)):
             raise TypeError(f"lr_drops must be a tuple of step numbers, got {type(self.lr_drops).__name__}")
+        object.__setattr__(self, "lr_drops", tuple(self.lr_drops))  # a list (from JSON, say) becomes a tuple
         for d in self.lr_drops:
             check_positive_int("lr_drops", d)
         check_real("lr_factor", self.lr_factor, minimum=0.0, strict=True)

@@ -36,9 +36,17 @@ MAX_CRITIC_PAIRS = 100_000_000
 
 
 def _orthogonal_init(module: nn.Module) -> None:
-    for p in module.parameters():
-        if p.dim() > 1:
-            nn.init.orthogonal_(p, INIT_GAIN)
+    """Orthogonal weight matrices (gain INIT_GAIN), drawn and factored in float64.
+
+    The QR factorisation's last bits depend on the number of threads it runs
+    on; computed in float64 and rounded to the weights' float32 they do not,
+    so a seed gives the same weights whatever the caller's thread setting.
+    """
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.dim() > 1:
+                w = torch.empty(p.shape, dtype=torch.float64, device=p.device)
+                p.copy_(nn.init.orthogonal_(w, INIT_GAIN))
 
 
 class SloganGenerator(nn.Module):

@@ -44,7 +44,8 @@ class SloganRecipe(Recipe):
     draws, train on one fixed draw of this many points. lam: the Lipschitz
     penalty's weight. Every `eval_every` steps the history scores the
     generator ("energy": energy distance of `n_eval` generated against
-    `n_eval` fresh true points). Limits: batch_size ≤ MAX_BATCH_SIZE (10^4),
+    `n_eval` true points, the same draws at every evaluation of a run, so the
+    curve's steps compare the generator and not the draws). Limits: batch_size ≤ MAX_BATCH_SIZE (10^4),
     n_train ≤ MAX_SAMPLE_SIZE, n_eval ≤ `metrics.MAX_ENERGY_POINTS`, widths ≤ MAX_WIDTH.
     """
 
@@ -71,6 +72,8 @@ class SloganRecipe(Recipe):
         check_positive_int("batch_size", self.batch_size, minimum=2, maximum=MAX_BATCH_SIZE)
         if self.lr_critic is not None:
             check_real("lr_critic", self.lr_critic, minimum=0.0, strict=True)
+        if isinstance(self.betas, list):
+            object.__setattr__(self, "betas", tuple(self.betas))  # a list (from JSON, say) becomes a tuple
         if not isinstance(self.betas, tuple) or len(self.betas) != 2 or not all(
                 0.0 <= check_real("betas", b) < 1.0 for b in self.betas):
             raise ValueError(f"betas must be a tuple of two numbers in [0, 1), got {self.betas!r}")
@@ -209,7 +212,8 @@ def train_slogan(
     """Train a SLOGAN on the joint (x, y); return (generator, critic, history), in eval mode.
 
     recipe: "default" (ours: fresh draws every step, 3 critic steps, Adam
-    betas (0.5, 0.9), cosine decay, EMA generator; ~40–60 s on 2 CPU cores),
+    betas (0.5, 0.9), cosine decay, EMA generator; 60–130 s on one thread of
+    this project's 2-core machine),
     "seed" (the original notebook's schedule on one fixed draw of 1000
     points), or a `SloganRecipe`; any recipe field can be overridden here,
     e.g. ``train_slogan(steps=1000, n_critic=5)``.
@@ -218,7 +222,7 @@ def train_slogan(
     of (n,) or an `InvertedSine`. history.data names the regime used.
     callback(step, history, model) runs at every evaluation; model is a
     ModuleDict with "generator" and "critic" (also what `TrainingDiverged`
-    carries, with the weights of the last step whose losses were finite).
+    carries, with the weights from the start of the last good step).
     num_threads: CPU threads while training (see `loop.torch_threads`).
     """
     rec = resolve_recipe(recipe, RECIPES, SloganRecipe, overrides)

@@ -134,7 +134,7 @@ def test_recipes_check_their_fields_and_overrides():
         resolve_recipe(base, {}, Recipe, {"setps": 3})
     with pytest.raises(ValueError, match="recipe"):
         resolve_recipe("nope", {"a": base}, Recipe, {})
-    for bad, exc in ((dict(lr=0.0), ValueError), (dict(fresh=1), TypeError), (dict(lr_drops=[5]), TypeError),
+    for bad, exc in ((dict(lr=0.0), ValueError), (dict(fresh=1), TypeError), (dict(lr_drops=5), TypeError),
                      (dict(lr_drops=(0,)), ValueError), (dict(schedule="cos"), ValueError),
                      (dict(fresh=True, batch_size=None), ValueError), (dict(eval_every=0), ValueError)):
         with pytest.raises(exc):
@@ -166,3 +166,21 @@ def test_callbacks_that_are_not_functions_are_refused_by_name():
     with pytest.raises(TypeError, match="evaluate must be a function"):
         train_loop(step, model, History(), steps=2, eval_every=1, progress=False, evaluate={"w": 1.0})
     assert float(model.weight.detach()) == 0.0  # nothing ran
+
+
+def test_a_recorded_recipe_round_trips_through_json():
+    import json
+
+    from mdn_helpers.slogan_train import DEFAULT_RECIPE, SEED_RECIPE, SloganRecipe
+    from mdn_helpers.train import RECIPES, MDNRecipe
+
+    for rec in (DEFAULT_RECIPE, SEED_RECIPE, *RECIPES.values()):
+        back = type(rec)(**json.loads(json.dumps(dataclasses.asdict(rec))))  # lists come back as tuples
+        assert back == rec and isinstance(back, (SloganRecipe, MDNRecipe))
+    assert Recipe(steps=1, batch_size=None, lr=0.1, lr_drops=[5]).lr_drops == (5,)
+
+
+def test_a_monitor_needs_an_evaluation():
+    model, step = quadratic()
+    with pytest.raises(ValueError, match="monitor"):
+        train_loop(step, model, History(), steps=2, eval_every=1, monitor="score", progress=False)
