@@ -91,6 +91,26 @@ def check_finite_1d(name: str, value) -> Tensor:
     return check_finite(name, t)
 
 
+def check_inputs(name: str, value, n_in: int | None = None) -> Tensor:
+    """A model's inputs: finite, non-empty, (n,) for one feature or (n, d) for d
+    features (d == n_in if given; (n,) counts as one feature)."""
+    t = as_float_tensor(name, value)
+    d = 1 if t.dim() == 1 else (t.shape[1] if t.dim() == 2 else None)
+    want = "(n,) or (n, d)" if n_in is None else ("(n,) or (n, 1)" if n_in == 1 else f"(n, {n_in})")
+    if d is None or (n_in is not None and d != n_in):
+        raise ValueError(f"{name} must be of shape {want}, got shape {tuple(t.shape)}")
+    if t.shape[0] == 0:
+        raise ValueError(f"{name} must not be empty")
+    if d == 0:
+        raise ValueError(f"{name} must have at least one feature (column), got shape {tuple(t.shape)}")
+    return check_finite(name, t)
+
+
+def n_features(x: Tensor) -> int:
+    """The number of input features of checked inputs x: 1 for (n,), d for (n, d)."""
+    return 1 if x.dim() == 1 else int(x.shape[1])
+
+
 def check_finite_2d(name: str, value, n_cols: int | None = None) -> Tensor:
     """A finite, non-empty 2-d floating tensor (n, d), with d == n_cols if given."""
     t = as_float_tensor(name, value)

@@ -271,12 +271,19 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     return model.to(dev).eval()
 
 
+def _show(v) -> str:
+    """A number (:g) or a list of numbers, for a message."""
+    return f"{v:g}" if isinstance(v, (int, float)) else "[" + ", ".join(f"{u:g}" for u in v) + "]"
+
+
 def _check_mdn(config: dict, tensors: dict, prefix: str = "") -> None:
     """The scaling buffers must hold the config's values, as the constructor sets them (scales > 0)."""
     for name in ("x_loc", "x_scale", "y_loc", "y_scale"):
         t = tensors[prefix + name]
-        if not torch.equal(t, torch.tensor(config[name], dtype=t.dtype)) or (name.endswith("scale") and t <= 0):
-            raise ValueError(f"buffer {prefix}{name} holds {t.item():g}, but the config says {config[name]:g}"
+        if not torch.equal(t, torch.tensor(config[name], dtype=t.dtype)) or (name.endswith("scale") and
+                                                                             bool((t <= 0).any())):
+            raise ValueError(f"buffer {prefix}{name} holds {_show(t.tolist())}, but the config says "
+                             f"{_show(config[name])}"
                              " (the two must agree, and scales must be > 0)")
 
 

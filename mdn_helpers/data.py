@@ -17,7 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ._checks import (MAX_SAMPLE_SIZE, as_float_tensor, check_finite, check_finite_1d, check_nonneg_int,
+from ._checks import (MAX_SAMPLE_SIZE, as_float_tensor, check_finite, check_finite_1d, check_inputs, check_nonneg_int,
                       check_positive_int, check_real, resolve_device)
 from .loop import derive_seed
 
@@ -120,6 +120,18 @@ def check_pair(x: Tensor, y: Tensor, x_name: str = "x", y_name: str = "y") -> tu
     y = check_finite_1d(y_name, y)
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"{x_name} and {y_name} must have the same length, got {x.shape[0]} and {y.shape[0]}")
+    return x, y
+
+
+def check_xy(x: Tensor, y: Tensor, x_name: str = "x", y_name: str = "y",
+             n_in: int | None = None) -> tuple[Tensor, Tensor]:
+    """Validate inputs x (n,) or (n, d) (d == n_in if given) and a finite 1-d
+    target y (n,); return them as float tensors."""
+    x = check_inputs(x_name, x, n_in)
+    y = check_finite_1d(y_name, y)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"{x_name} and {y_name} must have the same length (rows), got {x.shape[0]} and "
+                         f"{y.shape[0]}")
     return x, y
 
 

@@ -114,7 +114,8 @@ class History:
     the part spent evaluating. best_step: the evaluation step with the lowest
     monitored score (None without one); weights: which weights the model was
     returned with, "last" or "best" (those of best_step). recipe: the recipe's
-    fields as used; data: the data regime.
+    fields as used; data: the data regime. selection: what a trainer chose on
+    validation data, and the scores it chose by (empty if nothing was chosen).
     """
 
     recipe: dict = field(default_factory=dict)
@@ -127,6 +128,7 @@ class History:
     best_step: int | None = None
     weights: str = "last"
     stopped_early: bool = False
+    selection: dict = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> list[float]:
         if name in self.per_step:

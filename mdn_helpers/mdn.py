@@ -20,8 +20,8 @@ from torch import Tensor, nn
 from torch.distributions import MixtureSameFamily
 
 from ._checks import MAX_WIDTH
-from ._checks import (as_float_tensor, check_finite, check_finite_1d, check_float32_range, check_parameter_count,
-                      check_positive_int, check_real)
+from ._checks import (as_float_tensor, check_finite, check_finite_1d, check_float32_range, check_inputs,
+                      check_parameter_count, check_positive_int, check_real)
 from .mixture import (MixtureParams, _head_nll, apply_bias, check_bias, mixture_distribution, mixture_nll,
                       mixture_sample)
 
@@ -60,6 +60,24 @@ def _scaling(name: str, value, dtype: torch.dtype | None = None) -> tuple[float,
     if not scale and not bool(torch.isfinite(t)):
         raise ValueError(f"{name} must be within ±{info.max:.4g} to be stored in {t.dtype}, got {v}")
     return v, t
+
+
+def _input_scaling(name: str, value, n_in: int) -> tuple[float | list[float], Tensor]:
+    """x_loc or x_scale: one number (a 0-d buffer, shared by every feature) or
+    a list of n_in numbers, one per feature (an (n_in,) buffer), each checked
+    as `_scaling` checks one."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n_in:
+            raise ValueError(f"{name} must be one number or a list of n_in = {n_in} numbers (one per feature), "
+                             f"got a list of {len(value)}")
+        parts = [_scaling(f"{name}[{i}]", v) for i, v in enumerate(value)]
+        return [v for v, _ in parts], torch.stack([t for _, t in parts])
+    return _scaling(name, value)
+
+
+def _describe(t: Tensor) -> str:
+    """A scaling buffer for a message: one number, or the list of them."""
+    return f"{float(t):.4g}" if t.dim() == 0 else "[" + ", ".join(f"{float(v):.4g}" for v in t) + "]"
 
 
 # ---------------------------------------------------------------------------
@@ -144,10 +162,12 @@ class MDN(nn.Module):
 
     Scaling is part of the model: the body sees (x − x_loc)/x_scale, the head
     works on (y − y_loc)/y_scale, and every public method speaks data units.
-    `fit_mdn` sets the four from the training data.
+    `fit_mdn` sets the four from the training data. x_loc and x_scale are one
+    number each, or lists of n_in numbers (one per input feature).
 
-    x may be (batch,) or (batch, n_in); y is (batch,). The defaults are the
-    network of `train.DEFAULT_RECIPE`.
+    x may be (batch,) or (batch, 1) with n_in = 1, and is (batch, n_in) with
+    more features; y is (batch,). The defaults are the network of
+    `train.DEFAULT_RECIPE`.
     """
 
     def __init__(
@@ -170,8 +190,9 @@ class MDN(nn.Module):
         n_hidden, n_components, n_layers = int(n_hidden), int(n_components), int(n_layers)
         if not isinstance(activation, str) or activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
-        (x_loc, x_loc_t), (x_scale, x_scale_t), (y_loc, y_loc_t), (y_scale, y_scale_t) = (
-            _scaling(k, v) for k, v in (("x_loc", x_loc), ("x_scale", x_scale), ("y_loc", y_loc), ("y_scale", y_scale)))
+        (x_loc, x_loc_t), (x_scale, x_scale_t) = (_input_scaling(k, v, self.n_in)
+                                                  for k, v in (("x_loc", x_loc), ("x_scale", x_scale)))
+        (y_loc, y_loc_t), (y_scale, y_scale_t) = (_scaling(k, v) for k, v in (("y_loc", y_loc), ("y_scale", y_scale)))
         self.config = dict(
             n_in=self.n_in, n_hidden=n_hidden, n_components=n_components, n_layers=n_layers,
             activation=activation, eps=check_real("eps", eps, minimum=0.0),
@@ -202,7 +223,8 @@ class MDN(nn.Module):
             x = x.unsqueeze(-1)
         if x.dim() != 2 or x.shape[1] != self.n_in:
             want = "(batch,) or (batch, 1)" if self.n_in == 1 else f"(batch, {self.n_in})"
-            raise ValueError(f"x must have shape {want}, got {tuple(x.shape)}")
+            raise ValueError(f"x must have shape {want} (this model has n_in = {self.n_in} input feature(s)), "
+                             f"got {tuple(x.shape)}")
         if x.shape[0] == 0:
             raise ValueError("x must not be empty")
         z = (x.to(device=self.x_loc.device, dtype=self.x_loc.dtype) - self.x_loc) / self.x_scale
@@ -210,8 +232,8 @@ class MDN(nn.Module):
             check_finite("x", x)
             if self.x_loc.dtype == torch.float32:
                 check_float32_range("x", x)
-            raise ValueError(f"x is too far from x_loc = {float(self.x_loc):.4g} in units of x_scale = "
-                             f"{float(self.x_scale):.4g}: (x − x_loc)/x_scale overflows {self.x_loc.dtype}")
+            raise ValueError(f"x is too far from x_loc = {_describe(self.x_loc)} in units of x_scale = "
+                             f"{_describe(self.x_scale)}: (x − x_loc)/x_scale overflows {self.x_loc.dtype}")
         return z
 
     def features(self, x: Tensor) -> Tensor:
@@ -313,22 +335,25 @@ class MDNEnsemble(nn.Module):
 
 class MeanRegressor(nn.Module):
     """The baseline an MDN replaces: an MLP trained by least squares, which
-    predicts one number per x, the conditional mean E[y | x]. x (batch,) → (batch,)."""
+    predicts one number per x, the conditional mean E[y | x].
+    x (batch,) or (batch, n_in) → (batch,); x_loc, x_scale as in `MDN`."""
 
-    def __init__(self, n_hidden: int = 64, n_layers: int = 2, *, x_loc: float = 0.0, x_scale: float = 1.0,
-                 y_loc: float = 0.0, y_scale: float = 1.0):
+    def __init__(self, n_hidden: int = 64, n_layers: int = 2, *, n_in: int = 1, x_loc: float = 0.0,
+                 x_scale: float = 1.0, y_loc: float = 0.0, y_scale: float = 1.0):
         super().__init__()
         n_hidden = check_positive_int("n_hidden", n_hidden, maximum=MAX_WIDTH)
         n_layers = check_positive_int("n_layers", n_layers, maximum=MAX_LAYERS)
-        check_parameter_count("the regressor", 2 * n_hidden + (n_layers - 1) * (n_hidden + 1) * n_hidden + n_hidden + 1,
-                              "n_hidden or n_layers")
-        scaling = {k: _scaling(k, v) for k, v in (("x_loc", x_loc), ("x_scale", x_scale), ("y_loc", y_loc),
-                                                   ("y_scale", y_scale))}
+        n_in = check_positive_int("n_in", n_in, maximum=MAX_WIDTH)
+        check_parameter_count("the regressor", (n_in + 1) * n_hidden + (n_layers - 1) * (n_hidden + 1) * n_hidden
+                              + n_hidden + 1, "n_hidden, n_layers or n_in")
+        scaling = {k: _input_scaling(k, v, n_in) for k, v in (("x_loc", x_loc), ("x_scale", x_scale))}
+        scaling |= {k: _scaling(k, v) for k, v in (("y_loc", y_loc), ("y_scale", y_scale))}
         x_loc, x_scale, y_loc, y_scale = (scaling[k][0] for k in ("x_loc", "x_scale", "y_loc", "y_scale"))
-        self.config = dict(n_hidden=n_hidden, n_layers=n_layers, x_loc=x_loc, x_scale=x_scale,
+        self.n_in = n_in
+        self.config = dict(n_hidden=n_hidden, n_layers=n_layers, n_in=n_in, x_loc=x_loc, x_scale=x_scale,
                            y_loc=y_loc, y_scale=y_scale)
         layers: list[nn.Module] = []
-        width = 1
+        width = n_in
         for _ in range(n_layers):
             layers += [nn.Linear(width, n_hidden), nn.Tanh()]
             width = n_hidden
@@ -337,11 +362,13 @@ class MeanRegressor(nn.Module):
             self.register_buffer(name, t)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = check_finite_1d("x", x)
+        x = check_inputs("x", x, self.n_in)
+        if x.dim() == 1:
+            x = x.unsqueeze(-1)
         z = (x.to(self.x_loc) - self.x_loc) / self.x_scale
         if not bool(torch.isfinite(z).all()):
             if self.x_loc.dtype == torch.float32:
                 check_float32_range("x", x)
-            raise ValueError(f"x is too far from x_loc = {float(self.x_loc):.4g} in units of x_scale = "
-                             f"{float(self.x_scale):.4g}: (x − x_loc)/x_scale overflows {self.x_loc.dtype}")
-        return self.net(z.unsqueeze(-1)).squeeze(-1) * self.y_scale + self.y_loc
+            raise ValueError(f"x is too far from x_loc = {_describe(self.x_loc)} in units of x_scale = "
+                             f"{_describe(self.x_scale)}: (x − x_loc)/x_scale overflows {self.x_loc.dtype}")
+        return self.net(z).squeeze(-1) * self.y_scale + self.y_loc

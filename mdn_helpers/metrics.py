@@ -17,7 +17,7 @@ from torch import Tensor
 from torch import nn
 
 from ._checks import as_float_tensor, check_finite_2d, check_model, check_nonneg_int, check_positive_int
-from .data import check_pair, seeded_sample
+from .data import check_xy, seeded_sample
 from .loop import derive_seed
 
 #: Most pairwise distances `energy_distance` computes (n·m + n² + m²): about
@@ -30,9 +30,9 @@ MAX_ENERGY_POINTS = 50_000
 
 @torch.no_grad()
 def heldout_nll(model: nn.Module, x: Tensor, y: Tensor, chunk: int = 50_000) -> float:
-    """Mean NLL (nats) of `model` on (x, y), both (n,), in chunks to bound memory."""
+    """Mean NLL (nats) of `model` on x (n,) or (n, d) and y (n,), in chunks to bound memory."""
     dev = check_model("model", model, "nll").device
-    x, y = check_pair(x, y)
+    x, y = check_xy(x, y)
     check_positive_int("chunk", chunk)
     total = 0.0
     for s in range(0, x.shape[0], chunk):

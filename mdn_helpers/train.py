@@ -19,8 +19,9 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from ._checks import FLOAT32_MAX, check_float32_range, check_positive_int, check_real, resolve_device
-from .data import check_pair, sample_inverted_sine
+from ._checks import (FLOAT32_MAX, check_bool, check_float32_range, check_positive_int, check_real, n_features,
+                      resolve_device)
+from .data import check_xy, sample_inverted_sine
 from .loop import (Callback, History, check_num_threads, derive_seed, minibatches, seeded_init, torch_threads,
                    train_loop)
 from .recipes import Recipe, resolve_recipe
@@ -34,19 +35,27 @@ class MDNRecipe(Recipe):
 
     weight_decay: AdamW's decoupled weight decay. x_jitter, y_jitter: sd of
     the N(0, jitter²) noise added to x and y at every step (noise
-    regularisation, in data units). patience: with validation data, stop after
-    this many evaluations without improvement and keep the best weights.
-    n_components, n_hidden, n_layers, activation: the network (`MDN`).
+    regularisation), in standardised units: multiples of the training data's
+    sd (per feature for x). val_fraction: the share of the training data held
+    out, by a seeded random split, for validation when no x_val, y_val are
+    given (0: none). patience: with validation data, stop after this many
+    evaluations without improvement and keep the best weights. refit: after a
+    run on the automatic split, train again on all the data for the number of
+    steps validation chose. n_components: one number, or a tuple of
+    candidates chosen among on validation. n_hidden, n_layers, activation: the
+    rest of the network (`MDN`).
     """
 
     steps: int = 3000
     batch_size: int | None = None
     lr: float = 1e-2
     weight_decay: float = 0.0
-    x_jitter: float = 0.25
-    y_jitter: float = 0.1
+    x_jitter: float = 0.04
+    y_jitter: float = 0.016
+    val_fraction: float = 0.0
     patience: int | None = None
-    n_components: int = 15
+    refit: bool = False
+    n_components: int | tuple[int, ...] = 15
     n_hidden: int = 32
     n_layers: int = 2
     activation: str = "tanh"
@@ -56,16 +65,29 @@ class MDNRecipe(Recipe):
         check_real("weight_decay", self.weight_decay, minimum=0.0)
         check_real("x_jitter", self.x_jitter, minimum=0.0)
         check_real("y_jitter", self.y_jitter, minimum=0.0)
+        check_real("val_fraction", self.val_fraction, minimum=0.0)
+        if self.val_fraction >= 1:
+            raise ValueError(f"val_fraction must be < 1 (a share of the training data), got {self.val_fraction}")
         if self.patience is not None:
             check_positive_int("patience", self.patience)
-        check_network_size(1, self.n_hidden, self.n_components, self.n_layers, what="the recipe's MDN")
+        check_bool("refit", self.refit)
+        ks = self.n_components
+        if isinstance(ks, (list, tuple)):
+            if not ks:
+                raise ValueError("n_components must be an int or a non-empty tuple of ints, got an empty one")
+            object.__setattr__(self, "n_components", tuple(ks))  # a list (from JSON, say) becomes a tuple
+            if len(ks) == 1:
+                object.__setattr__(self, "n_components", ks[0])
+        for k in (self.n_components if isinstance(self.n_components, tuple) else (self.n_components,)):
+            check_network_size(1, self.n_hidden, k, self.n_layers, what="the recipe's MDN")
         if not isinstance(self.activation, str) or self.activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
 
     def network(self) -> dict:
-        """The `MDN` constructor's arguments for this recipe's network."""
-        return dict(n_hidden=self.n_hidden, n_components=self.n_components, n_layers=self.n_layers,
-                    activation=self.activation)
+        """The `MDN` constructor's arguments for this recipe's network (n_components:
+        the first candidate where there are several)."""
+        k = self.n_components[0] if isinstance(self.n_components, tuple) else self.n_components
+        return dict(n_hidden=self.n_hidden, n_components=k, n_layers=self.n_layers, activation=self.activation)
 
 
 #: This project's default: 3000 full-batch steps, lr 1e-2 with cosine decay,
@@ -86,26 +108,37 @@ SEED_RECIPE = MDNRecipe(name="seed", steps=64_000, batch_size=32, shuffle=False,
 RECIPES: dict[str, MDNRecipe] = {r.name: r for r in (DEFAULT_RECIPE, FRESH_RECIPE, SEED_RECIPE)}
 
 
+def _location_scale(name: str, t: Tensor) -> tuple[float, float]:
+    """Mean and sd of a 1-d t (sd at least 1e-6), in float64 where float32
+    overflows; a ValueError naming `name` if the sd does not fit float32."""
+    loc, scale = float(t.mean()), float(t.std().clamp_min(1e-6))
+    if not (math.isfinite(loc) and math.isfinite(scale)):
+        t = t.double()
+        loc, scale = float(t.mean()), max(float(t.std()), 1e-6)
+    if scale > FLOAT32_MAX:
+        raise ValueError(f"{name} is spread too widely to standardise in float32 (sd {scale:.4g}, more than "
+                         f"{FLOAT32_MAX:.4g}); rescale it")
+    return loc, scale
+
+
 def _standardisation(x: Tensor, y: Tensor) -> dict:
-    """Mean and sd of x and y (sd at least 1e-6). Where float32 overflows (data
-    near ±3.4e38) they are recomputed in float64; a ValueError naming x or y if
-    the sd itself does not fit float32 (values spread over ±1e38)."""
+    """Mean and sd of y, and of x feature by feature: x (n,) or (n, 1) gives
+    one number each, x (n, d) lists of d numbers (sd at least 1e-6). Where
+    float32 overflows (data near ±3.4e38) they are recomputed in float64; a
+    ValueError naming x (or x[:, j]) or y if an sd itself does not fit float32."""
     out = {}
-    for name, t in (("x", x), ("y", y)):
-        loc, scale = float(t.mean()), float(t.std().clamp_min(1e-6))
-        if not (math.isfinite(loc) and math.isfinite(scale)):
-            t = t.double()
-            loc, scale = float(t.mean()), max(float(t.std()), 1e-6)
-        if scale > FLOAT32_MAX:
-            raise ValueError(f"{name} is spread too widely to standardise in float32 (sd {scale:.4g}, more than "
-                             f"{FLOAT32_MAX:.4g}); rescale it")
-        out[f"{name}_loc"], out[f"{name}_scale"] = loc, scale
+    if x.dim() == 2 and x.shape[1] > 1:
+        cols = [_location_scale(f"x[:, {j}]", x[:, j]) for j in range(x.shape[1])]
+        out["x_loc"], out["x_scale"] = [c[0] for c in cols], [c[1] for c in cols]
+    else:
+        out["x_loc"], out["x_scale"] = _location_scale("x", x.reshape(-1))
+    out["y_loc"], out["y_scale"] = _location_scale("y", y)
     return out
 
 
-def _checked_pair(x, y, x_name: str = "x", y_name: str = "y") -> tuple[Tensor, Tensor]:
-    """check_pair, and both representable in float32 (the models' dtype)."""
-    x, y = check_pair(x, y, x_name, y_name)
+def _checked_pair(x, y, x_name: str = "x", y_name: str = "y", n_in: int | None = None) -> tuple[Tensor, Tensor]:
+    """check_xy (x (n,) or (n, d), y (n,)), and both representable in float32 (the models' dtype)."""
+    x, y = check_xy(x, y, x_name, y_name, n_in=n_in)
     return check_float32_range(x_name, x), check_float32_range(y_name, y)
 
 
@@ -118,49 +151,67 @@ def _population_standardisation() -> tuple[tuple[str, float], ...]:
 
 
 def _prepare(x, y, x_val, y_val, rec: MDNRecipe, device):
-    """Checked data on the device, the validation pair, the model's scaling and the data regime."""
+    """Checked data on the device, the validation pair, and the data regime."""
     dev = resolve_device(device)
     if rec.fresh:
         if x is not None or y is not None:
             raise ValueError("a fresh-draw recipe draws its own data: leave x and y as None")
-        scaling, regime = dict(_population_standardisation()), f"fresh draws every step, {rec.batch_size} a step"
+        regime = f"fresh draws every step, {rec.batch_size} a step"
     else:
         if x is None or y is None:
-            raise ValueError("give the training data x and y (n,), or recipe='fresh' to draw new points each step")
+            raise ValueError("give the training data x (n,) or (n, d) and y (n,), or recipe='fresh' to draw new "
+                             "points each step")
         x, y = _checked_pair(x, y)
         if x.shape[0] < 2:
             raise ValueError(f"x and y need at least 2 points to train on, got {x.shape[0]}")
         x, y = x.to(dev, torch.float32), y.to(dev, torch.float32)
-        scaling, regime = _standardisation(x, y), f"a fixed training set of {x.shape[0]} points (given)"
+        regime = f"a fixed training set of {x.shape[0]} points (given)"
     if (x_val is None) != (y_val is None):
         raise ValueError("give both x_val and y_val, or neither")
     val = None
     if x_val is not None:
-        xv, yv = _checked_pair(x_val, y_val, "x_val", "y_val")
+        n_in = 1 if x is None else n_features(x)
+        xv, yv = _checked_pair(x_val, y_val, "x_val", "y_val", n_in=n_in)
         val = (xv.to(dev, torch.float32), yv.to(dev, torch.float32))
-    if rec.patience is not None and val is None:
-        raise ValueError("patience (early stopping) needs validation data x_val, y_val")
-    return dev, x, y, val, scaling, regime
+    return dev, x, y, val, regime
+
+
+def _split_off_validation(x: Tensor, y: Tensor, fraction: float, seed: int):
+    """(x_train, y_train), (x_val, y_val): a seeded random `fraction` of the
+    rows held out (at least 1, and at least 2 left to train on)."""
+    n = x.shape[0]
+    n_val = min(max(1, round(fraction * n)), n - 2)
+    if n_val < 1:
+        raise ValueError(f"val_fraction needs at least 3 points to split off a validation set, got {n}")
+    gen = torch.Generator().manual_seed(derive_seed(seed, "validation split"))
+    perm = torch.randperm(n, generator=gen).to(x.device)
+    tr, va = perm[n_val:], perm[:n_val]
+    return (x[tr], y[tr]), (x[va], y[va])
 
 
 def _mdn_step(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], rec: MDNRecipe, x, y,
-              dev: torch.device, seed: int) -> Callable[[int], dict]:
-    """One optimiser step on the next batch (jittered): {"loss": its mean NLL}."""
+              dev: torch.device, seed: int, x_scale, y_scale: float) -> Callable[[int], dict]:
+    """One optimiser step on the next batch (jittered): {"loss": its mean NLL}.
+
+    The jitter is in standardised units: x_jitter · x_scale (per feature) and
+    y_jitter · y_scale in data units."""
     gen = torch.Generator(device=dev).manual_seed(derive_seed(seed, "batches"))
     if rec.fresh:
         def batch() -> tuple[Tensor, Tensor]:
             return sample_inverted_sine(rec.batch_size, generator=gen, device=dev)
     else:
         batch = minibatches((x, y), rec.batch_size, shuffle=rec.shuffle, generator=gen)
+    x_sd = rec.x_jitter * torch.as_tensor(x_scale, dtype=torch.float32, device=dev)
+    y_sd = rec.y_jitter * y_scale
     opt = torch.optim.AdamW(model.parameters(), lr=rec.lr, weight_decay=rec.weight_decay)
     sched = rec.scheduler(opt)
 
     def step(i: int) -> dict:
         xb, yb = batch()
         if rec.x_jitter > 0:
-            xb = xb + rec.x_jitter * torch.randn(xb.shape, generator=gen, device=dev)
+            xb = xb + x_sd * torch.randn(xb.shape, generator=gen, device=dev)
         if rec.y_jitter > 0:
-            yb = yb + rec.y_jitter * torch.randn(yb.shape, generator=gen, device=dev)
+            yb = yb + y_sd * torch.randn(yb.shape, generator=gen, device=dev)
         loss = loss_fn(xb, yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -170,21 +221,86 @@ def _mdn_step(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], rec
     return step
 
 
-def _fit(model, loss_fn, rec: MDNRecipe, x, y, val, dev, regime: str, *, seed, progress, callback,
-         num_threads, desc: str) -> History:
-    """Train `model` (an MDN or an ensemble) with `rec` on the one loop."""
+def _fit(model, loss_fn, rec: MDNRecipe, x, y, val, dev, regime: str, scaling: dict, *, seed, progress,
+         callback, num_threads, desc: str, steps: int | None = None) -> History:
+    """Train `model` (an MDN or an ensemble) with `rec` on the one loop, for
+    rec.steps (or `steps`, with the schedule still planned over rec.steps)."""
     def evaluate(done: int) -> dict:
-        return {"val_nll": float(model.nll(*val).mean())} if val is not None else {}
+        return {"val_nll": float(model.nll(*val).mean())}
 
     hist = History(recipe=dataclasses.asdict(rec), data=regime)
     model.train()
     with torch_threads(num_threads):
-        train_loop(_mdn_step(model, loss_fn, rec, x, y, dev, seed), model, hist, steps=rec.steps,
+        train_loop(_mdn_step(model, loss_fn, rec, x, y, dev, seed, scaling["x_scale"], scaling["y_scale"]),
+                   model, hist, steps=rec.steps if steps is None else steps,
                    eval_every=rec.eval_every, evaluate=evaluate if val is not None else None,
-                   monitor="val_nll" if val is not None else None, patience=rec.patience,
+                   monitor="val_nll" if val is not None else None,
+                   patience=rec.patience if val is not None else None,
                    callback=callback, progress=progress, desc=desc, show="loss")
     model.eval()
     return hist
+
+
+def _build(rec: MDNRecipe, n_in: int, n_components: int, scaling: dict, n_members: int, seed: int, dev):
+    """The model to train and its loss: one MDN, or an ensemble of n_members (None: one MDN)."""
+    def mdn(m: int) -> MDN:
+        with seeded_init(derive_seed(seed, f"init/{m}")):
+            return MDN(n_in, **(rec.network() | {"n_components": n_components}), **scaling).to(dev)
+    if n_members is None:
+        model = mdn(0)
+        return model, model
+    ens = MDNEnsemble([mdn(m) for m in range(n_members)])
+
+    def loss_fn(xb: Tensor, yb: Tensor) -> Tensor:
+        return sum(m.nll(xb, yb).mean() for m in ens.members) / n_members
+    return ens, loss_fn
+
+
+def _train(x, y, x_val, y_val, rec: MDNRecipe, *, n_members: int | None, seed, device, progress, callback,
+           num_threads, desc: str):
+    """fit_mdn and fit_mdn_ensemble: validation split, choice of n_components, refit."""
+    dev, x, y, val, regime = _prepare(x, y, x_val, y_val, rec, device)
+    if rec.patience is not None and val is None and (rec.fresh or rec.val_fraction == 0):
+        raise ValueError("patience (early stopping) needs validation data: x_val, y_val, or val_fraction > 0")
+    x_all, y_all, auto = x, y, False
+    if val is None and not rec.fresh and rec.val_fraction > 0:
+        (x, y), val = _split_off_validation(x, y, rec.val_fraction, seed)
+        auto = True
+        regime = (f"a fixed training set of {x_all.shape[0]} points (given): {x.shape[0]} trained on, "
+                  f"{val[0].shape[0]} held out for validation (val_fraction {rec.val_fraction})")
+    n_in = 1 if rec.fresh else n_features(x)
+    scaling = dict(_population_standardisation()) if rec.fresh else _standardisation(x, y)
+    candidates = rec.n_components if isinstance(rec.n_components, tuple) else (rec.n_components,)
+    if len(candidates) > 1 and val is None:
+        raise ValueError("choosing n_components among several needs validation data: x_val, y_val, "
+                         "or val_fraction > 0")
+    runs = []
+    for k in candidates:
+        model, loss_fn = _build(rec, n_in, k, scaling, n_members, seed, dev)
+        kdesc = desc if len(candidates) == 1 else f"{desc}, {k} components"
+        hist = _fit(model, loss_fn, rec, x, y, val, dev, regime, scaling, seed=seed, progress=progress,
+                    callback=callback, num_threads=num_threads, desc=kdesc)
+        score = min(hist["val_nll"]) if hist.weights == "best" else (hist["val_nll"][-1] if val else math.nan)
+        runs.append((score, k, model, hist))
+    score, k, model, hist = min(runs, key=lambda r: (r[0], r[1])) if val is not None else runs[0]
+    if len(candidates) > 1:
+        hist.recipe["n_components"] = k
+        hist.selection = {"n_components": [r[1] for r in runs], "val_nll": [r[0] for r in runs], "chosen": k}
+    if rec.refit and auto:
+        found = hist.best_step if hist.weights == "best" else hist.steps
+        used = dataclasses.replace(rec, n_components=k)
+        scaling = _standardisation(x_all, y_all)
+        model, loss_fn = _build(used, n_in, k, scaling, n_members, seed, dev)
+        refit = _fit(model, loss_fn, used, x_all, y_all, None, dev,
+                     f"a fixed training set of {x_all.shape[0]} points (given): all of them, for the {found} steps "
+                     f"that validation on {val[0].shape[0]} held-out points chose",
+                     scaling, seed=seed, progress=progress, callback=callback, num_threads=num_threads,
+                     desc=f"{desc}, refit", steps=max(found, 1) if found else 0)
+        refit.recipe = hist.recipe
+        refit.selection = hist.selection | {"steps": found, "validation_steps": hist.eval_steps,
+                                            "validation_nll": hist["val_nll"]}
+        hist = refit
+    return model, hist
 
 
 def fit_mdn(
@@ -203,25 +319,26 @@ def fit_mdn(
 ) -> tuple[MDN, History]:
     """Train an MDN for y given x; return the model (in eval mode) and its History.
 
-    x, y: (n,) training data (leave None with a fresh-draw recipe).
-    recipe: a name in `RECIPES` ("default", "fresh", "seed") or an `MDNRecipe`;
-    any recipe field can be overridden here, e.g. ``fit_mdn(x, y, steps=500)``.
-    x_val, y_val (m,): scored as "val_nll" before training, every
-    `eval_every` steps and after the last; with the recipe's `patience`,
-    training stops early and the best weights are kept (history.weights says
-    which were returned). callback(step, history, model) runs at each
-    evaluation. num_threads: CPU threads while training (see
+    x: (n,) for one input feature or (n, d) for d; y: (n,) (leave both None
+    with a fresh-draw recipe).
+    recipe: a name in `RECIPES` or an `MDNRecipe`; any recipe field can be
+    overridden here, e.g. ``fit_mdn(x, y, steps=500)``.
+    x_val (m,) or (m, d), y_val (m,): scored as "val_nll" before training,
+    every `eval_every` steps and after the last. Without them, the recipe's
+    `val_fraction` of (x, y) is held out (a seeded split) and used the same
+    way. With validation data and the recipe's `patience`, training stops
+    early and the best weights are kept (history.weights says which were
+    returned); a tuple of `n_components` is chosen among on validation
+    (history.selection has the scores); `refit` then retrains on all of x, y
+    for the steps validation chose. callback(step, history, model) runs at
+    each evaluation. num_threads: CPU threads while training (see
     `loop.torch_threads`: at most os.cpu_count()); None leaves torch's setting alone.
     Raises `TrainingDiverged` if the loss stops being finite.
     """
     check_num_threads(num_threads)
     rec = resolve_recipe(recipe, RECIPES, MDNRecipe, overrides)
-    dev, x, y, val, scaling, regime = _prepare(x, y, x_val, y_val, rec, device)
-    with seeded_init(derive_seed(seed, "init/0")):
-        model = MDN(1, **rec.network(), **scaling).to(dev)
-    hist = _fit(model, model, rec, x, y, val, dev, regime, seed=seed, progress=progress, callback=callback,
-                num_threads=num_threads, desc="MDN")
-    return model, hist
+    return _train(x, y, x_val, y_val, rec, n_members=None, seed=seed, device=device, progress=progress,
+                  callback=callback, num_threads=num_threads, desc="MDN")
 
 
 def fit_mdn_ensemble(
@@ -250,19 +367,8 @@ def fit_mdn_ensemble(
     check_positive_int("n_members", n_members, maximum=1000)
     check_num_threads(num_threads)
     rec = resolve_recipe(recipe, RECIPES, MDNRecipe, overrides)
-    dev, x, y, val, scaling, regime = _prepare(x, y, x_val, y_val, rec, device)
-    members = []
-    for m in range(n_members):
-        with seeded_init(derive_seed(seed, f"init/{m}")):
-            members.append(MDN(1, **rec.network(), **scaling).to(dev))
-    ens = MDNEnsemble(members)
-
-    def loss_fn(xb: Tensor, yb: Tensor) -> Tensor:
-        return sum(m.nll(xb, yb).mean() for m in ens.members) / n_members
-
-    hist = _fit(ens, loss_fn, rec, x, y, val, dev, regime, seed=seed, progress=progress, callback=callback,
-                num_threads=num_threads, desc=f"MDN ensemble ×{n_members}")
-    return ens, hist
+    return _train(x, y, x_val, y_val, rec, n_members=n_members, seed=seed, device=device, progress=progress,
+                  callback=callback, num_threads=num_threads, desc=f"MDN ensemble ×{n_members}")
 
 
 def fit_mean_regression(
@@ -276,15 +382,16 @@ def fit_mean_regression(
     progress: bool = False,
     num_threads: int | None = 1,
 ) -> tuple[MeanRegressor, History]:
-    """Least-squares regression of y on x (full batch, Adam, cosine decay): the
-    model and its History (history["loss"]: the mean squared error per step)."""
+    """Least-squares regression of y (n,) on x (n,) or (n, d) (full batch, Adam,
+    cosine decay): the model and its History (history["loss"]: the mean
+    squared error per step)."""
     check_num_threads(num_threads)
     x, y = _checked_pair(x, y)
     if x.shape[0] < 2:
         raise ValueError(f"x and y need at least 2 points to train on, got {x.shape[0]}")
     rec = Recipe(name="mean regression", steps=steps, batch_size=None, lr=lr)
     with seeded_init(derive_seed(seed, "init/0")):
-        model = MeanRegressor(n_hidden, **_standardisation(x, y))
+        model = MeanRegressor(n_hidden, n_in=n_features(x), **_standardisation(x, y))
     opt = torch.optim.Adam(model.parameters(), lr=rec.lr)
     sched = rec.scheduler(opt)
 

@@ -383,3 +383,19 @@ def test_load_checkpoint_names_a_bad_device(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             load_checkpoint(path, device="cuda")
+
+
+def test_round_trip_two_input_features(tmp_path):
+    torch.manual_seed(0)
+    m = MDN(2, n_hidden=8, n_components=3, x_loc=[0.5, -2.0], x_scale=[6.0, 0.25], y_loc=-1.0, y_scale=5.5)
+    back = load_checkpoint(save_checkpoint(m, tmp_path / "m2.pt"))
+    assert back.config == m.config and back.config["x_scale"] == [6.0, 0.25]
+    assert back.x_loc.shape == (2,)
+    x, y = torch.randn(20, 2), torch.randn(20)
+    torch.testing.assert_close(back.nll(x, y), m.nll(x, y), rtol=0, atol=0)
+    # a per-feature buffer that contradicts the config is refused, naming both
+    payload = _payload(m)
+    payload["state_dict"]["x_scale"] = torch.tensor([6.0, 0.5])
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match=r"buffer x_scale holds \[6, 0.5\], but the config says \[6, 0.25\]"):
+        load_checkpoint(tmp_path / "bad.pt")

@@ -11,7 +11,7 @@ from mdn_helpers.data import bayes_nll, make_splits, seeded_sample
 from mdn_helpers.loop import TrainingDiverged
 from mdn_helpers.mdn import MDN, MDNEnsemble
 from mdn_helpers.metrics import heldout_nll
-from mdn_helpers.train import DEFAULT_RECIPE, RECIPES, fit_mdn, fit_mdn_ensemble
+from mdn_helpers.train import DEFAULT_RECIPE, RECIPES, fit_mdn, fit_mdn_ensemble, fit_mean_regression
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +152,12 @@ def test_bad_training_data():
         fit_mdn(torch.tensor([0.0, float("nan")]), torch.zeros(2), progress=False)
     with pytest.raises(ValueError, match="same length"):
         fit_mdn(torch.zeros(3), torch.zeros(4), progress=False)
-    with pytest.raises(ValueError, match="x must be 1-d"):
-        fit_mdn(torch.zeros(3, 2), torch.zeros(3), progress=False)
+    with pytest.raises(ValueError, match=r"x must be of shape \(n,\) or \(n, d\), got shape \(3, 2, 2\)"):
+        fit_mdn(torch.zeros(3, 2, 2), torch.zeros(3), progress=False)
+    with pytest.raises(ValueError, match=r"x_val must be of shape \(n, 2\), got shape \(3,\)"):
+        fit_mdn(torch.zeros(3, 2), torch.zeros(3), x_val=torch.zeros(3), y_val=torch.zeros(3), progress=False)
+    with pytest.raises(ValueError, match=r"y must be 1-d of shape \(n,\), got shape \(3, 1\)"):
+        fit_mdn(torch.zeros(3, 2), torch.zeros(3, 1), progress=False)
     with pytest.raises(ValueError, match="give the training data"):
         fit_mdn(progress=False)
     with pytest.raises(ValueError, match="batch_size"):
@@ -311,3 +315,67 @@ def test_recipe_networks_too_big_are_refused_before_training(data):
         fit_mdn(x, y, n_hidden=50_000, progress=False)
     with pytest.raises(ValueError, match="batch_size must be <="):
         fit_mdn(recipe="fresh", batch_size=10**12, progress=False)
+
+
+# ---------------------------------------------------------------------------
+# Several input features
+# ---------------------------------------------------------------------------
+
+def _two_feature_data(n, seed):
+    """y = 2·x2 + 0.3·noise; x1 is irrelevant and on a scale 100 times larger."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 2, generator=g) * torch.tensor([100.0, 1.0]) + torch.tensor([50.0, -3.0])
+    return x, 2 * (x[:, 1] + 3) + 0.3 * torch.randn(n, generator=g)
+
+
+def test_two_input_features_are_standardised_per_feature_and_learned():
+    x, y = _two_feature_data(400, 0)
+    xt, yt = _two_feature_data(2000, 1)
+    model, hist = fit_mdn(x, y, steps=300, progress=False, val_fraction=0.0, n_components=3)
+    assert model.n_in == 2 and model.x_loc.shape == (2,)
+    torch.testing.assert_close(model.x_loc, x.mean(0))
+    torch.testing.assert_close(model.x_scale, x.std(0))
+    # y given x2 has sd 0.3 (NLL 0.28 nats); y alone has sd ≈ 2 (NLL ≈ 2.1)
+    nll = heldout_nll(model, xt, yt)
+    assert nll < 0.7, nll
+    assert model.sample(xt[:7], generator=torch.Generator().manual_seed(0)).shape == (7,)
+    assert model.distribution(xt[:7]).batch_shape == (7,)
+    ens, _ = fit_mdn_ensemble(x, y, n_members=2, steps=50, progress=False, val_fraction=0.0)
+    assert math.isfinite(heldout_nll(ens, xt, yt))
+    reg, _ = fit_mean_regression(x, y, steps=300)
+    with torch.no_grad():
+        assert float(((reg(xt) - yt) ** 2).mean()) < 0.5
+
+
+def test_one_column_is_the_same_as_one_feature(data):
+    (x, y), _ = data
+    a, ha = fit_mdn(x, y, steps=30, progress=False)
+    b, hb = fit_mdn(x[:, None], y, steps=30, progress=False)
+    assert ha["loss"] == hb["loss"]
+    torch.testing.assert_close(a.nll(x, y), b.nll(x[:, None], y), rtol=0, atol=0)
+
+
+def test_jitter_is_in_standardised_units(data):
+    """Rescaling x changes nothing the model learns: the jitter, like the
+    standardisation, follows the data's scale."""
+    (x, y), (xt, yt) = data
+    a, _ = fit_mdn(x, y, steps=100, progress=False, x_jitter=0.2, y_jitter=0.1)
+    b, _ = fit_mdn(1000 * x, y, steps=100, progress=False, x_jitter=0.2, y_jitter=0.1)
+    torch.testing.assert_close(a.nll(xt[:500], yt[:500]), b.nll(1000 * xt[:500], yt[:500]), rtol=1e-4, atol=1e-4)
+
+
+def test_shape_errors_name_the_argument_and_the_expected_shape():
+    x, y = _two_feature_data(50, 0)
+    model, _ = fit_mdn(x, y, steps=1, progress=False)
+    with pytest.raises(ValueError, match=r"x must have shape \(batch, 2\) \(this model has n_in = 2"):
+        heldout_nll(model, x[:, 0], y)
+    with pytest.raises(ValueError, match=r"x must be of shape \(n,\) or \(n, d\), got shape \(50, 2, 1\)"):
+        heldout_nll(model, x[:, :, None], y)
+    with pytest.raises(ValueError, match=r"x and y must have the same length \(rows\), got 50 and 49"):
+        heldout_nll(model, x, y[:-1])
+    with pytest.raises(ValueError, match=r"x must have shape \(batch, 2\)"):
+        model.sample(torch.zeros(3, 3))
+    with pytest.raises(ValueError, match=r"x must be of shape \(n,\) or \(n, 1\), got shape \(50, 2\)"):
+        fit_mean_regression(x[:, 0], y, steps=1)[0](x)
+    with pytest.raises(ValueError, match=r"x_loc must be one number or a list of n_in = 2 numbers"):
+        MDN(2, x_loc=[0.0, 1.0, 2.0])
