@@ -213,7 +213,7 @@ def test_ensemble_early_stopping_keeps_the_best_ensemble(data):
 
 
 def test_recipes_are_frozen_data_with_named_presets():
-    assert set(RECIPES) == {"default", "fresh", "seed"}
+    assert set(RECIPES) == {"default", "small", "fresh", "seed"}
     with pytest.raises(dataclasses.FrozenInstanceError):
         DEFAULT_RECIPE.steps = 5
     # MDN()'s own defaults are the default recipe's network
