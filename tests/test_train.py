@@ -21,8 +21,10 @@ def data():
 
 def test_training_lowers_nll(data):
     (x, y), (xt, yt) = data
-    untrained, _ = fit_mdn(x, y, steps=0, progress=False)
-    model, hist = fit_mdn(x, y, steps=300, progress=False, x_val=xt[:1000], y_val=yt[:1000], eval_every=100)
+    # the "default" preset (400 points would get "small": it has its own test)
+    untrained, _ = fit_mdn(x, y, recipe="default", steps=0, progress=False)
+    model, hist = fit_mdn(x, y, recipe="default", steps=300, progress=False, x_val=xt[:1000], y_val=yt[:1000],
+                          eval_every=100)
     before, after = heldout_nll(untrained, xt, yt), heldout_nll(model, xt, yt)
     assert after < before - 1.0, (before, after)
     assert hist.steps == len(hist["loss"]) == 300
@@ -67,7 +69,8 @@ def test_early_stopping_keeps_best(data):
     best = min(hist["val_nll"])
     assert heldout_nll(model, xt[:500], yt[:500]) == pytest.approx(best, abs=1e-5)
     # without patience the last weights come back, and the History says so
-    last, h2 = fit_mdn(x, y, steps=40, lr=0.05, progress=False, x_val=xt[:500], y_val=yt[:500], eval_every=10)
+    last, h2 = fit_mdn(x, y, recipe="default", steps=40, lr=0.05, progress=False, x_val=xt[:500], y_val=yt[:500],
+                       eval_every=10)
     assert h2.weights == "last" and h2.best_step is not None
     assert heldout_nll(last, xt[:500], yt[:500]) == pytest.approx(h2["val_nll"][-1], abs=1e-5)
 
@@ -84,14 +87,14 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_weights(data, monkeypatch)
 
     monkeypatch.setattr(MDN, "nll", flaky)
     with pytest.raises(TrainingDiverged, match="loss became nan.* at step 5") as info:
-        fit_mdn(x, y, steps=20, progress=False)
+        fit_mdn(x, y, recipe="default", steps=20, progress=False)
     monkeypatch.setattr(MDN, "nll", real_nll)
     kept = info.value.model
     assert info.value.history.steps == 5
     # the weights kept are those step 4 saw (after 4 updates), the last whose
     # loss was finite: the same run, unpatched, shows them to a callback
     seen = {}
-    fit_mdn(x, y, steps=20, progress=False, eval_every=4,
+    fit_mdn(x, y, recipe="default", steps=20, progress=False, eval_every=4,
             callback=lambda step, h, m: seen.setdefault(step, {k: v.clone() for k, v in m.state_dict().items()}))
     for k, v in kept.state_dict().items():
         assert torch.equal(v, seen[4][k]), k
@@ -129,7 +132,7 @@ def test_default_recipe_quality():
     (dict(x_jitter=-1.0), ValueError, "x_jitter"),
     (dict(seed=-1), ValueError, "seed"),
     (dict(seed=1.5), TypeError, "seed"),
-    (dict(patience=3), ValueError, "patience"),
+    (dict(recipe="default", patience=3), ValueError, "patience"),
     (dict(device="tpu"), ValueError, "device"),
     (dict(x_val=torch.zeros(3)), ValueError, "x_val and y_val"),
     (dict(progress="no"), TypeError, "progress"),
@@ -299,10 +302,10 @@ def test_data_float32_cannot_hold_is_refused_by_name_before_standardising():
         fit_mean_regression(x64, ok, steps=1)
     # float32 data at the ends of its range: its sd does not fit float32
     with pytest.raises(ValueError, match="x is spread too widely to standardise in float32"):
-        fit_mdn(torch.tensor([3.4e38, -3.4e38, 3e38]), torch.zeros(3), steps=1, progress=False)
+        fit_mdn(torch.tensor([3.4e38, -3.4e38, 3e38]), torch.zeros(3), recipe="default", steps=1, progress=False)
     # but data near the top, whose float32 mean overflows, trains (recomputed in float64)
     x = torch.tensor([3.0e38, 3.1e38, 3.2e38, 3.3e38])
-    model, hist = fit_mdn(x, torch.arange(4.0), steps=5, progress=False)
+    model, hist = fit_mdn(x, torch.arange(4.0), recipe="default", steps=5, progress=False)
     assert float(model.x_loc) == pytest.approx(3.15e38, rel=1e-6)
     assert all(math.isfinite(v) for v in hist["loss"])
 
@@ -331,7 +334,7 @@ def _two_feature_data(n, seed):
 def test_two_input_features_are_standardised_per_feature_and_learned():
     x, y = _two_feature_data(400, 0)
     xt, yt = _two_feature_data(2000, 1)
-    model, hist = fit_mdn(x, y, steps=300, progress=False, val_fraction=0.0, n_components=3)
+    model, hist = fit_mdn(x, y, recipe="default", steps=300, progress=False, n_components=3)
     assert model.n_in == 2 and model.x_loc.shape == (2,)
     torch.testing.assert_close(model.x_loc, x.mean(0))
     torch.testing.assert_close(model.x_scale, x.std(0))
@@ -340,7 +343,7 @@ def test_two_input_features_are_standardised_per_feature_and_learned():
     assert nll < 0.7, nll
     assert model.sample(xt[:7], generator=torch.Generator().manual_seed(0)).shape == (7,)
     assert model.distribution(xt[:7]).batch_shape == (7,)
-    ens, _ = fit_mdn_ensemble(x, y, n_members=2, steps=50, progress=False, val_fraction=0.0)
+    ens, _ = fit_mdn_ensemble(x, y, n_members=2, steps=50, progress=False)
     assert math.isfinite(heldout_nll(ens, xt, yt))
     reg, _ = fit_mean_regression(x, y, steps=300)
     with torch.no_grad():
@@ -379,3 +382,23 @@ def test_shape_errors_name_the_argument_and_the_expected_shape():
         fit_mean_regression(x[:, 0], y, steps=1)[0](x)
     with pytest.raises(ValueError, match=r"x_loc must be one number or a list of n_in = 2 numbers"):
         MDN(2, x_loc=[0.0, 1.0, 2.0])
+
+
+def test_auto_recipe_holds_out_validation_on_small_data(data):
+    """Below SMALL_DATA points "auto" is the "small" preset: a seeded 20 % split,
+    early stopping, best weights; from SMALL_DATA up it is "default"."""
+    (x, y), (xt, yt) = data
+    model, hist = fit_mdn(x, y, steps=300, progress=False, eval_every=50)
+    assert hist.recipe["name"] == "small" and hist.recipe["val_fraction"] == 0.2
+    assert "320 trained on, 80 held out" in hist.data
+    assert hist.weights == "best" and len(hist["val_nll"]) == len(hist.eval_steps)
+    again, h2 = fit_mdn(x, y, steps=300, progress=False, eval_every=50)
+    assert h2["val_nll"] == hist["val_nll"]  # the split is seeded
+    big, _ = seeded_sample(600, 1)
+    _, h3 = fit_mdn(big, big, steps=1, progress=False)
+    assert h3.recipe["name"] == "default"
+    # several candidates for n_components: chosen on the validation split, scores kept
+    _, h4 = fit_mdn(x, y, steps=100, progress=False, n_components=(2, 5), eval_every=50)
+    sel = h4.selection
+    assert sel["n_components"] == [2, 5] and sel["chosen"] == h4.recipe["n_components"]
+    assert sel["val_nll"][[2, 5].index(sel["chosen"])] == min(sel["val_nll"])
