@@ -310,7 +310,8 @@ export function createExplorer(container, spec) {
   // Redraw for new biases; records the milliseconds from `t0` (the input event) to the end of the draw.
   api.update = function (piBias, stdBias, t0 = performance.now()) {
     api.draw(Number(piBias), Number(stdBias));
-    const ms = performance.now() - t0;
+    api.lastDrawEnd = performance.now();
+    const ms = api.lastDrawEnd - t0;
     api.timings.push(ms);
     return ms;
   };
