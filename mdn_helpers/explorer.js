@@ -287,6 +287,9 @@ export function createExplorer(container, spec) {
     ctx.drawImage(background, 0, 0, width, height);
     ctx.save();
     ctx.beginPath(); ctx.rect(L.left, L.top, L.right - L.left, L.bottom - L.top); ctx.clip();
+    // samples, then the means above them (zorder 3 in the matplotlib figure)
+    ctx.fillStyle = rgba(spec.colors.model, 0.8);
+    points(ctx, st.sampleX, st.y, st.n, L, Math.sqrt(4) * L.pt(1) / 2);
     ctx.fillStyle = spec.colors.means;
     for (let r = 0; r < st.g; r += stride) {
       const px = L.sx(st.x[r]) - meanSide / 2;
@@ -296,8 +299,6 @@ export function createExplorer(container, spec) {
       }
     }
     ctx.globalAlpha = 1;
-    ctx.fillStyle = rgba(spec.colors.model, 0.8);
-    points(ctx, st.sampleX, st.y, st.n, L, Math.sqrt(4) * L.pt(1) / 2);
     ctx.restore();
     drawLegend(ctx, st, L);
     ctx.fillStyle = "#000000";

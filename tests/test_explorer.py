@@ -262,3 +262,9 @@ def test_cli_writes_the_page_from_a_checkpoint(tmp_path, capsys, monkeypatch):
         assert main(["explorer", "--out", str(tmp_path / "never")] + argv) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+def test_committed_page_runs_the_current_script():
+    """docs/bias_explorer.html (built by `make explorer`) carries today's explorer.js."""
+    page = (ROOT / "docs" / "bias_explorer.html").read_text(encoding="utf-8")
+    assert explorer_js() in page, "docs/bias_explorer.html is stale: run `make explorer`"
