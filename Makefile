@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 OUT    ?= out
 NBS    := notebooks/01_dataset.ipynb notebooks/02_mdn.ipynb notebooks/03_slogan.ipynb notebooks/05_real_data.ipynb
 
-.PHONY: setup test lab mdn slogan html bench clean chromium
+.PHONY: setup test lab mdn slogan explorer html bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ mdn: $(STAMP)
 
 slogan: $(STAMP)
 	$(PY) -m mdn_helpers slogan --out $(OUT)
+
+## The stand-alone bias explorer (no kernel, no network): trains the default
+## MDN and writes $(DOCS)/bias_explorer.html, the copy committed under docs/.
+DOCS ?= docs
+explorer: $(STAMP)
+	$(PY) -m mdn_helpers explorer --out $(DOCS)
 
 ## The notebooks as static HTML (with their committed outputs) under build/.
 html: $(STAMP)

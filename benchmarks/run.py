@@ -53,7 +53,7 @@ from mdn_helpers.loop import derive_seed, torch_threads  # noqa: E402
 from mdn_helpers.metrics import energy_noise_floor, heldout_nll, mdn_energy_distance, slogan_energy  # noqa: E402
 from mdn_helpers.slogan_train import train_slogan  # noqa: E402
 from mdn_helpers.train import fit_mdn, fit_mdn_ensemble  # noqa: E402
-from mdn_helpers.widgets import BiasExplorer  # noqa: E402
+from mdn_helpers.explorer import explorer_grid, explorer_spec  # noqa: E402
 
 ENSEMBLE = dict(n_members=5)  # and the default recipe's 3000 steps
 THREADS = 1             # for the seed's recipe and SLOGAN (our MDN trainers default to 1)
@@ -91,7 +91,7 @@ SIZES = {
 }
 
 GOALS = dict(mdn_nll=1.37, mdn_seconds=10.0, best_nll=1.35, speedup=20.0, fresh_nll=1.31, fresh_seconds=10.0,
-             slogan_energy=0.004, slogan_seconds=60.0, redraw_ms=150.0, penguins_nll=1.85)
+             slogan_energy=0.004, slogan_seconds=60.0, penguins_nll=1.85)
 
 
 def log(msg: str) -> None:
@@ -251,12 +251,15 @@ def run(sz: Sizes, device: str = "cpu") -> dict:
     for i, row in enumerate(pg["splits"]):
         r[f"penguins_nll_mdn_split{i}"], r[f"penguins_nll_linear_split{i}"] = row["mdn"], row["linear"]
 
-    # -- the bias explorer ------------------------------------------------------------------
-    log("bias explorer redraws")
-    explorer = BiasExplorer(model, data=(x, y))
-    explorer.time_redraw([(0.0, 0.0)])  # warm-up: fonts, caches
-    values = [(5.0 * i / (sz.redraws - 1), 10.0 * (1 - i / (sz.redraws - 1))) for i in range(sz.redraws)]
-    r["widget_redraw_ms"] = 1000 * statistics.median(explorer.time_redraw(values))
+    # -- the bias explorer --------------------------------------------------------------------
+    # A slider step is drawn in the browser (timed by tests/test_browser.py, see RESULTS.md); the
+    # kernel's share is one-off: the model's mixture on the grid, checked and packed for the page.
+    log("bias explorer grid")
+
+    def explorer_setup():
+        return explorer_spec(explorer_grid(model), data=(x, y))
+    explorer_setup()  # warm-up
+    r["explorer_setup_ms"] = 1000 * statistics.median(timed(explorer_setup)[1] for _ in range(sz.redraws))
 
     r["load_avg_end"] = round(os.getloadavg()[0], 2)
     return r
@@ -290,8 +293,8 @@ def table(r: dict, mode: str) -> str:
          f"<= {g['slogan_energy']} in <= {g['slogan_seconds']:.0f} s",
          met(r["slogan_energy"] <= g["slogan_energy"] and r["slogan_seconds"] <= g["slogan_seconds"])),
         ("  energy noise (sd, true vs true)", "", f"{r['slogan_noise']:.4f} (mean {r['slogan_noise_mean']:+.5f})", "", ""),
-        ("slider redraw (median, Agg)", "", f"{r['widget_redraw_ms']:.0f} ms", f"<= {g['redraw_ms']:.0f} ms",
-         met(r["widget_redraw_ms"] <= g["redraw_ms"])),
+        ("bias explorer: grid + page data (once; steps run in the browser)", "",
+         f"{r['explorer_setup_ms']:.0f} ms", "", ""),
         (f"our MDN, {r['threads_steps']} steps: 1 thread / torch default ({r['cpu_threads']})", "",
          f"{r['threads_seconds_1']:.1f} s / {r['threads_seconds_torch_default']:.1f} s", "", ""),
         ("train_loop's cost per MDN step (bare step)", "",

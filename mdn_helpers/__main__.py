@@ -1,7 +1,10 @@
-"""Headless runs: ``python -m mdn_helpers mdn|slogan [--out DIR] [--seed N] [--steps N] ...``.
+"""Headless runs: ``python -m mdn_helpers mdn|slogan|explorer [--out DIR] [--seed N] [--steps N] ...``.
 
-Each trains with the default recipe (progress bar on stderr), then writes a
-checkpoint and PNG figures to the output folder and prints what it wrote.
+`mdn` and `slogan` train with the default recipe (progress bar on stderr),
+then write a checkpoint and PNG figures to the output folder and print what
+they wrote. `explorer` trains the default MDN (or loads `--checkpoint PATH`)
+and writes the stand-alone bias explorer, DIR/bias_explorer.html: one page,
+script and data inline, that needs no kernel and makes no network request.
 
 Every argument, and the output folder (created, and test-written), is checked
 before any training starts; a bad one ends the run with one line on stderr,
@@ -99,6 +102,28 @@ def run_slogan(args: argparse.Namespace) -> dict:
             "train_seconds": round(hist.seconds, 2), "data": hist.data}
 
 
+def run_explorer(args: argparse.Namespace) -> dict:
+    import time
+
+    from .checkpoint import load_checkpoint
+    from .data import make_splits
+    from .explorer import explorer_grid, write_explorer_page
+    from .train import fit_mdn
+
+    t0 = time.perf_counter()
+    x, y = make_splits(args.n_train, 1, 1, seed=args.seed).train.tensors()
+    if args.checkpoint is not None:
+        model = load_checkpoint(args.checkpoint, device=args.device)
+        source = str(args.checkpoint)
+    else:
+        model, _ = fit_mdn(x, y, seed=args.seed, device=args.device, steps=args.steps,
+                           progress=not args.no_progress)
+        source = f"trained: default recipe, seed {args.seed}, {args.steps} steps, {args.n_train} points"
+    page = write_explorer_page(args.out, explorer_grid(model), data=(x, y), n=args.n, seed=args.seed)
+    return {"page": str(page), "bytes": page.stat().st_size, "model": source,
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
 def _prepare_out(out: str) -> Path:
     """Create the output folder and write (then remove) a file in it; a
     ValueError saying why not (a file in the way, no permission, ...)."""
@@ -132,6 +157,13 @@ def check_args(args: argparse.Namespace) -> None:
     if args.command == "mdn":
         check_positive_int("--n-train", args.n_train, minimum=2, maximum=MAX_N_TRAIN)
         check_positive_int("--n-test", args.n_test, maximum=MAX_N_TEST)
+    elif args.command == "explorer":
+        from .explorer import MAX_POINTS
+
+        check_positive_int("--n-train", args.n_train, minimum=2, maximum=MAX_POINTS)
+        check_positive_int("--n", args.n, maximum=MAX_POINTS)
+        if args.checkpoint is not None and not Path(args.checkpoint).is_file():
+            raise ValueError(f"--checkpoint {args.checkpoint!r}: no such file")
     else:
         from .metrics import MAX_ENERGY_POINTS
 
@@ -162,7 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     p_gan.add_argument("--steps", type=int, default=None, help="generator steps (default: the recipe's, 8000)")
     p_gan.add_argument("--n-eval", type=int, default=10_000, help="points per side for the energy distance")
     p_gan.set_defaults(func=run_slogan)
-    for p in (p_mdn, p_gan):
+    p_exp = sub.add_parser("explorer", help="write the stand-alone bias explorer page, DIR/bias_explorer.html")
+    p_exp.add_argument("--checkpoint", default=None, help="an MDN checkpoint to load (default: train one)")
+    p_exp.add_argument("--steps", type=int, default=3000, help="training steps when no --checkpoint is given")
+    p_exp.add_argument("--n-train", type=int, default=1000, help="training points (also drawn on the page)")
+    p_exp.add_argument("--n", type=int, default=2000, help="samples the page draws")
+    p_exp.set_defaults(func=run_explorer)
+    for p in (p_mdn, p_gan, p_exp):
         p.add_argument("--out", default="out", help="output folder (default: out/)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--device", default="cpu", help="cpu or cuda")

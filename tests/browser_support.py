@@ -125,7 +125,9 @@ class LabServer:
             (settings / rel).write_text(json.dumps(value))
         for d in ("config", "data", "runtime", "workspaces"):
             (tmp / d).mkdir()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "MPLBACKEND", "PYTHONPATH"))}
+        # PYTHONPATH is kept: the kernel must import the same mdn_helpers as the tests do (a checkout
+        # on PYTHONPATH ahead of an editable install elsewhere).
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "MPLBACKEND"))}
         env.update(JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_DATA_DIR=str(tmp / "data"),
                    JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTER_PLATFORM_DIRS="1",
                    JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"))

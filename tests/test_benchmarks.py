@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NUMBERS = [
     "bayes_nll", "mdn_seed_best_nll", "mdn_seed_seconds_to_best", "mdn_nll_n1000", "mdn_seconds_n1000",
     "mdn_speedup_to_seed_best", "mdn_nll_fresh", "mdn_seconds_fresh", "mdn_nll_best", "mdn_seconds_best",
-    "slogan_energy", "slogan_noise", "slogan_seconds", "widget_redraw_ms", "cpu_threads",
+    "slogan_energy", "slogan_noise", "slogan_seconds", "explorer_setup_ms", "cpu_threads",
     "penguins_nll_mdn", "penguins_nll_linear", "penguins_nll_gaussian", "penguins_seconds",
 ]
 

@@ -1,10 +1,20 @@
-"""End to end, as a reader: JupyterLab in headless Chromium runs and shows the notebooks.
+"""End to end, as a reader: JupyterLab in headless Chromium runs and shows the notebooks,
+and the stand-alone bias explorer works offline.
 
 - 02_mdn.ipynb: clear, run all cells, no cell errors, then the `pi_bias` and
-  `std_bias` sliders move with the keyboard and each move redraws the figure
-  under them (the PNG in the Output widget changes).
+  `std_bias` sliders move with the keyboard and each move redraws the
+  explorer's canvas (its pixels change), also while the kernel is busy: the
+  sliders are linked to the canvas in the browser.
 - 03_slogan.ipynb, rendered as committed (not run): the critic's heat map cell
   shows its image.
+- bias_explorer.html, opened from a file:// URL with every other request
+  aborted: both sliders redraw the canvas, the console shows no error; the
+  biased weights and scales the JavaScript computes are the model's
+  (`model.params`), and its samples follow the mixture (KS test).
+
+Timings (key press to changed pixels, measured here; slider input to the end
+of the draw, measured in the page) go to build/browser/explorer_timings.json;
+they are recorded, not asserted (speed goals live in benchmarks/RESULTS.md).
 
 Screenshots go to build/browser/. Needs Debian's Chromium (/usr/bin/chromium)
 and playwright (the `test` extra); skipped where either is absent.
@@ -12,11 +22,15 @@ and playwright (the `test` extra); skipped where either is absent.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from browser_support import CHROMIUM, CHROMIUM_ARGS, LabServer
 
@@ -36,7 +50,7 @@ pytestmark = [
 ]
 
 RUN_TIMEOUT_S = 150      # all of 02 (training ~10-40 s, more on a busy machine)
-REDRAW_TIMEOUT_S = 30    # one slider move -> new PNG in the Output widget
+REDRAW_TIMEOUT_S = 30    # one slider move -> new pixels on the explorer's canvas
 UI_TIMEOUT_MS = 60_000   # JupyterLab's page and a notebook to be ready
 CRITIC_CALL = "plot_critic("  # the cell of 03 that draws the critic's heat map (a call, not the import)
 
@@ -81,13 +95,29 @@ JS_RUN_STATE = """() => {
   };
 }"""
 
-# The figure under the sliders: its PNG (data URL) once loaded, else null.
-JS_FIGURE = """() => {
-  const imgs = document.querySelectorAll('.mdn-bias-figure img');
-  if (imgs.length !== 1) return null;
-  const i = imgs[0];
-  return (i.complete && i.naturalWidth > 0) ? i.src : null;
+# The explorer's canvas (`sel`): a hash of its pixels once it has drawn, else null.
+JS_CANVAS_HASH = """(sel) => {
+  const c = document.querySelector(sel);
+  if (!c || !c.mdnExplorer) return null;
+  const px = new Uint32Array(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.buffer);
+  let h = 2166136261;
+  for (let i = 0; i < px.length; i++) h = Math.imul(h ^ px[i], 16777619);
+  return h >>> 0;
 }"""
+JS_CANVAS_CHANGED = f"""([sel, old]) => {{ const h = ({JS_CANVAS_HASH})(sel); return h !== null && h !== old; }}"""
+# Remember when the last key went down (capture phase: before any handler).
+JS_WATCH_KEYS = """() => { window.addEventListener('keydown', () => { window.__mdnKeydown = performance.now(); }, true); }"""
+# Milliseconds from that key press to the end of the explorer's last draw, in the page.
+JS_KEY_TO_DRAW = """(sel) => document.querySelector(sel).mdnExplorer.lastDrawEnd - window.__mdnKeydown"""
+# Keep the notebook's kernel busy for a few seconds (straight through its connection, no cell).
+JS_BUSY_KERNEL = """() => {
+  const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  k.requestExecute({code: 'import time; time.sleep(4)', silent: true, store_history: false});
+}"""
+CANVAS_02 = ".mdn-bias-figure canvas.mdn-bias-canvas"
+CANVAS_PAGE = "#explorer canvas.mdn-bias-canvas"
+TIMINGS = SHOTS / "explorer_timings.json"
+
 
 # Cells whose source contains `needle`: mark them (data-e2e=mark-0, mark-1, ...) and describe their images.
 JS_MARK_CELLS = """([needle, mark]) => {
@@ -164,19 +194,45 @@ def wait_until(what: str, check, timeout_s: float, interval_s: float = 0.25, des
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}{seen}")
 
 
-def figure_after_change(page, old: str, what: str) -> str:
-    """The new figure once it differs from `old` and has stopped changing (kernel idle, same PNG twice)."""
-    def settled():
-        state = page.evaluate(JS_RUN_STATE)
-        src = page.evaluate(JS_FIGURE)
-        if not src or src == old or state["kernel"] != "idle":
-            return None
-        time.sleep(0.5)
-        return src if page.evaluate(JS_FIGURE) == src and page.evaluate(JS_RUN_STATE)["kernel"] == "idle" else None
+def key_step(page, sel: str, key: str, what: str) -> tuple[float, float]:
+    """Press `key`; wait (every frame) for the canvas's pixels to change. Returns the milliseconds from
+    the press to changed pixels, measured here, and from the keydown to the end of the draw, in the page."""
+    old = page.evaluate(JS_CANVAS_HASH, sel)
+    assert old is not None, f"no explorer canvas ({sel}) has drawn"
+    t0 = time.perf_counter()
+    page.keyboard.press(key)
+    try:
+        page.wait_for_function(JS_CANVAS_CHANGED, arg=[sel, old], polling="raf", timeout=REDRAW_TIMEOUT_S * 1000)
+    except sync_api.TimeoutError:
+        raise AssertionError(f"the canvas did not change within {REDRAW_TIMEOUT_S} s of pressing {key} on {what}")
+    outside = 1000 * (time.perf_counter() - t0)
+    return outside, page.evaluate(JS_KEY_TO_DRAW, sel)
 
-    def describe():
-        return {**page.evaluate(JS_RUN_STATE), "figure_changed": page.evaluate(JS_FIGURE) != old}
-    return wait_until(f"the figure to redraw after moving {what}", settled, REDRAW_TIMEOUT_S, describe=describe)
+
+def harness_floor(page, sel: str, repeats: int = 10) -> dict:
+    """What `key_step` measures when nothing redraws: a key press that changes nothing (Shift) and one
+    check of the pixels, every frame, until it returns: the harness's own share of key-to-pixels."""
+    ms = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        page.keyboard.press("Shift")
+        page.wait_for_function(f"(sel) => ({JS_CANVAS_HASH})(sel) !== undefined", arg=sel, polling="raf")
+        ms.append(1000 * (time.perf_counter() - t0))
+    return summary(ms)
+
+
+def summary(ms: list[float]) -> dict:
+    return {"n": len(ms), "median_ms": round(statistics.median(ms), 2), "max_ms": round(max(ms), 2),
+            "min_ms": round(min(ms), 2)}
+
+
+def record_timings(key: str, value: dict) -> None:
+    """Merge {key: value} into build/browser/explorer_timings.json (each test writes its own part)."""
+    data = json.loads(TIMINGS.read_text()) if TIMINGS.is_file() else {}
+    data[key] = {**value, "load_avg": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+                 "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+    TIMINGS.write_text(json.dumps(data, indent=2))
+    print(key, json.dumps(value))
 
 
 # --- tests -------------------------------------------------------------------------------------------
@@ -213,34 +269,48 @@ def check_02(page, lab):
     assert not state["errors"], "cells failed in the browser:\n" + "\n".join(state["errors"])
     assert state["not_run"] == 0, state
 
-    # The explorer: one live copy of each slider, and its figure.
+    # The explorer: one live copy of each slider, and its canvas.
     pi = page.locator(".mdn-pi-bias .noUi-handle")
     sd = page.locator(".mdn-std-bias .noUi-handle")
     assert pi.count() == 1 and sd.count() == 1, (pi.count(), sd.count())
+    assert page.locator(CANVAS_02).count() == 1
     outputs = page.locator(".jp-Cell", has=page.locator(".mdn-bias-figure")).locator(".jp-Cell-outputArea")
     outputs.scroll_into_view_if_needed()
-    before = wait_until("the explorer's figure (.mdn-bias-figure img)", lambda: page.evaluate(JS_FIGURE),
-                        REDRAW_TIMEOUT_S)
+    wait_until(f"the explorer's canvas ({CANVAS_02}) to draw", lambda: page.evaluate(JS_CANVAS_HASH, CANVAS_02),
+               REDRAW_TIMEOUT_S)
     expect(page.locator(".mdn-pi-bias .widget-readout")).to_have_text("0.0")
     outputs.screenshot(path=str(SHOTS / "02_sliders_before.png"))
     log_mark = len(lab.log_text())
+    page.evaluate(JS_WATCH_KEYS)
 
+    outside, inside = [], []
     pi.focus()
     for _ in range(10):
-        page.keyboard.press("ArrowRight")
+        o, i = key_step(page, CANVAS_02, "ArrowRight", "pi_bias")
+        outside.append(o)
+        inside.append(i)
     expect(page.locator(".mdn-pi-bias .widget-readout")).to_have_text("1.0", timeout=10_000)
-    after_pi = figure_after_change(page, before, "pi_bias")
-
     sd.focus()
-    page.keyboard.press("End")
-    expect(page.locator(".mdn-std-bias .widget-readout")).to_have_text("10.0", timeout=10_000)
-    after_sd = figure_after_change(page, after_pi, "std_bias")
+    for key in ["End"] + ["ArrowLeft"] * 10:
+        o, i = key_step(page, CANVAS_02, key, "std_bias")
+        outside.append(o)
+        inside.append(i)
+    expect(page.locator(".mdn-std-bias .widget-readout")).to_have_text("9.0", timeout=10_000)
     outputs.screenshot(path=str(SHOTS / "02_sliders_after.png"))
+    record_timings("notebook_widget", {"key_to_pixels": summary(outside), "keydown_to_draw_end": summary(inside),
+                                       "harness_floor": harness_floor(page, CANVAS_02),
+                                       "samples": page.evaluate(f"() => document.querySelector('{CANVAS_02}')"
+                                                                ".mdnExplorer.samples().y.length")})
 
-    assert before != after_pi != after_sd
+    # The sliders do not wait for the kernel: with the kernel busy, a step still redraws.
+    page.evaluate(JS_BUSY_KERNEL)
+    wait_until("the kernel to be busy", lambda: page.evaluate(JS_RUN_STATE)["kernel"] == "busy", 10, 0.05)
+    key_step(page, CANVAS_02, "ArrowLeft", "std_bias while the kernel sleeps")
+    assert page.evaluate(JS_RUN_STATE)["kernel"] == "busy", "the kernel finished its sleep before the redraw"
+    wait_until("the kernel to be idle again", lambda: page.evaluate(JS_RUN_STATE)["kernel"] == "idle", 30)
+
     state = page.evaluate(JS_RUN_STATE)
     assert not state["errors"], "errors after moving the sliders:\n" + "\n".join(state["errors"])
-    # An exception in a widget callback outside the Output widget only reaches the kernel's log.
     log = lab.log_text()[log_mark:]
     assert "Traceback" not in log and "Exception in comm_msg" not in log, log[-3000:]
 
@@ -262,3 +332,140 @@ def check_03(page, lab, name):
     cell = page.locator('[data-e2e="critic-0"]')
     cell.scroll_into_view_if_needed()
     cell.locator(".jp-Cell-outputArea").screenshot(path=str(SHOTS / "03_critic_heat_map.png"))
+
+
+# --- the stand-alone page ----------------------------------------------------------------------------
+
+def _page_models() -> dict:
+    """A briefly trained MDN (multi-modal), one with a floor eps, an ensemble with a floor on one member."""
+    from mdn_helpers.data import seeded_sample
+    from mdn_helpers.mdn import MDN, MDNEnsemble
+    from mdn_helpers.train import fit_mdn
+
+    x, y = seeded_sample(1000, 0)
+    trained, _ = fit_mdn(x, y, steps=300, progress=False)
+    torch.manual_seed(5)
+    return {"data": (x, y), "trained": trained, "eps": MDN(n_hidden=8, n_components=4, eps=0.3, y_scale=4.0),
+            "ensemble": MDNEnsemble([MDN(n_hidden=8, n_components=3, eps=0.1), MDN(n_hidden=8, n_components=2)])}
+
+
+@pytest.fixture(scope="module")
+def explorer_pages(tmp_path_factory):
+    """Each model's page, written by the package: {name: (model, grid, path)}."""
+    from mdn_helpers.explorer import explorer_grid, write_explorer_page
+
+    models = _page_models()
+    data = models.pop("data")
+    out = {}
+    for name, model in models.items():
+        grid = explorer_grid(model)
+        path = write_explorer_page(tmp_path_factory.mktemp(name), grid, data=data, n=2000, seed=0)
+        out[name] = (model, grid, path)
+    return out
+
+
+def open_offline(page, path: Path) -> dict:
+    """Open `path` from a file:// URL with every other request aborted; what was seen goes in the dict."""
+    seen = {"aborted": [], "errors": []}
+
+    def route(r):
+        if r.request.url.startswith("file://"):
+            r.continue_()
+        else:
+            seen["aborted"].append(r.request.url)
+            r.abort()
+    page.route("**/*", route)
+    page.on("console", lambda m: seen["errors"].append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: seen["errors"].append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: seen["errors"].append(f"request failed: {r.url}"))
+    page.goto(path.as_uri(), wait_until="load")
+    page.wait_for_function("() => window.mdnExplorer !== undefined", timeout=UI_TIMEOUT_MS)
+    return seen
+
+
+def test_explorer_page_works_offline_and_sliders_redraw(page, explorer_pages):
+    _, _, path = explorer_pages["trained"]
+    with screenshot_on_failure(page, "explorer_page"):
+        seen = open_offline(page, path)
+        assert page.locator(CANVAS_PAGE).count() == 1
+        expect(page.locator("label[for=pi_bias]")).to_have_text("pi_bias")
+        expect(page.locator("label[for=std_bias]")).to_have_text("std_bias")
+        page.evaluate(JS_WATCH_KEYS)
+        before = page.evaluate(JS_CANVAS_HASH, CANVAS_PAGE)
+        outside, inside = [], []
+        page.locator("#pi_bias").focus()
+        for _ in range(15):
+            o, i = key_step(page, CANVAS_PAGE, "ArrowRight", "pi_bias")
+            outside.append(o)
+            inside.append(i)
+        expect(page.locator("#pi_bias-value")).to_have_text("1.5")
+        page.locator("#std_bias").focus()
+        for _ in range(15):
+            o, i = key_step(page, CANVAS_PAGE, "ArrowRight", "std_bias")
+            outside.append(o)
+            inside.append(i)
+        expect(page.locator("#std_bias-value")).to_have_text("1.5")
+        assert page.evaluate(JS_CANVAS_HASH, CANVAS_PAGE) != before
+        page.locator("#explorer").screenshot(path=str(SHOTS / "explorer_page.png"))
+        in_page = page.evaluate("() => window.mdnExplorer.timings.slice(1)")  # [0]: the first draw, at load
+        assert len(in_page) == 30
+        record_timings("standalone_page", {
+            "input_to_draw_end": summary(in_page), "key_to_pixels": summary(outside),
+            "keydown_to_draw_end": summary(inside), "harness_floor": harness_floor(page, CANVAS_PAGE), "samples": len(page.evaluate("() => mdnExplorer.samples().y")),
+            "page_bytes": path.stat().st_size})
+        # the same random numbers at every slider position: back to the start, the same samples
+        first = page.evaluate("() => mdnExplorer.samples().y")
+        page.evaluate("() => mdnExplorer.update(0, 0)")
+        again = page.evaluate("() => mdnExplorer.samples().y")
+        page.evaluate("() => mdnExplorer.update(1.5, 1.5)")
+        assert page.evaluate("() => mdnExplorer.samples().y") == first and again != first
+        assert seen["aborted"] == [], f"the page asked the network for {seen['aborted']}"
+        assert seen["errors"] == [], seen["errors"]
+
+
+BIASES = [(0.0, 0.0), (1.0, 0.5), (2.5, 3.0), (5.0, 10.0)]
+ROWS = [0, 57, 123, 250, 399]  # grid points (x from -15 to 15)
+
+
+@pytest.mark.parametrize("name", ["trained", "eps", "ensemble"])
+def test_explorer_page_biases_are_the_models(page, explorer_pages, name):
+    """The weights and scales the JavaScript computes are `model.params(x, pi_bias, std_bias)`."""
+    model, grid, path = explorer_pages[name]
+    seen = open_offline(page, path)
+    xs = np.array(page.evaluate("() => mdnExplorer.grid"), dtype=np.float32)
+    np.testing.assert_array_equal(xs, grid.x.numpy().astype(np.float32))
+    k = page.evaluate("() => mdnExplorer.k")
+    x = torch.tensor(xs[ROWS])
+    for pb, sb in BIASES:
+        got = page.evaluate("([pb, sb]) => mdnExplorer.params(pb, sb)", [pb, sb])
+        with torch.no_grad():
+            want = [t.double().numpy() for t in model.params(x, pb, sb)]
+        for field, w in zip(("pi", "mu", "sigma"), want):
+            g = np.array(got[field]).reshape(-1, k)[ROWS]
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-30 if field == "pi" else 0,
+                                       err_msg=f"{name}: {field} at pi_bias={pb}, std_bias={sb}")
+    assert seen["errors"] == [] and seen["aborted"] == []
+
+
+def test_explorer_page_samples_follow_the_mixture(page, explorer_pages):
+    """5000 JavaScript draws at one x pass a KS test against the biased mixture's CDF."""
+    from scipy import stats
+
+    model, grid, path = explorer_pages["trained"]
+    open_offline(page, path)
+    row = 200
+    x = torch.tensor([float(grid.x[row])], dtype=torch.float32)
+    for (pb, sb), seed in zip([(0.0, 0.0), (1.0, 0.5), (3.0, 1.0)], (11, 12, 13)):
+        y = np.array(page.evaluate("([r, pb, sb, s]) => mdnExplorer.sampleAt(r, pb, sb, 5000, s)", [row, pb, sb, seed]))
+        with torch.no_grad():
+            pi, mu, sigma = (t[0].double().numpy() for t in model.params(x, pb, sb))
+        p = stats.kstest(y, lambda v: (pi * stats.norm.cdf((np.asarray(v)[:, None] - mu) / sigma)).sum(-1)).pvalue
+        assert p > 0.01, (pb, sb, p)
+        # same seed, same draws; another seed, others
+        again = page.evaluate("([r, pb, sb, s]) => mdnExplorer.sampleAt(r, pb, sb, 5000, s)", [row, pb, sb, seed])
+        assert again == y.tolist()
+    # and against a wrong mixture (the unbiased one), the test has the power to say no
+    with torch.no_grad():
+        pi, mu, sigma = (t[0].double().numpy() for t in model.params(x, 0.0, 0.0))
+    y = np.array(page.evaluate("([r]) => mdnExplorer.sampleAt(r, 3, 1, 5000, 14)", [row]))
+    assert stats.kstest(y, lambda v: (pi * stats.norm.cdf((np.asarray(v)[:, None] - mu) / sigma)).sum(-1)).pvalue < 1e-6

@@ -1,5 +1,5 @@
-"""Figures have titles, labels and legends; the bias explorer redraws what the
-model would sample; the baseline regressor learns the conditional mean."""
+"""Figures have titles, labels and legends; the baseline regressor learns the conditional mean.
+(The bias explorer: tests/test_explorer.py and tests/test_browser.py.)"""
 import math
 
 import matplotlib
@@ -15,7 +15,7 @@ from mdn_helpers import plots
 from mdn_helpers.data import seeded_sample, true_conditional_mean
 from mdn_helpers.mdn import MDN
 from mdn_helpers.train import fit_mdn, fit_mean_regression
-from mdn_helpers.widgets import BiasExplorer, bias_explorer
+from mdn_helpers.widgets import bias_explorer
 
 
 @pytest.fixture(scope="module")
@@ -84,49 +84,6 @@ def test_mean_regression_learns_the_conditional_mean():
     assert losses[-1] > 5.0
 
 
-def test_explorer_samples_follow_the_biased_mixture(trained):
-    _, _, model, _ = trained
-    x = torch.zeros(4000)
-    ex = BiasExplorer(model, x, n_means=10)
-    pi, mu, sigma = [t[0].detach() for t in model.params(x[:1], pi_bias=1.5, std_bias=0.5)]
-    s = ex.samples(1.5, 0.5)
-    # the mixture's mean and variance, by the law of total variance
-    mean = float((pi * mu).sum())
-    var = float((pi * (sigma**2 + mu**2)).sum()) - mean**2
-    assert float(s.mean()) == pytest.approx(mean, abs=5 * math.sqrt(var / 4000))
-    assert float(s.var()) == pytest.approx(var, rel=0.1)
-    # std_bias = 10: every sample is a component mean
-    gap = (ex.samples(0.0, 10.0)[:, None] - mu).abs().min(-1).values
-    assert float(gap.max()) < 1e-2
-
-
-def test_explorer_update_changes_the_figure(trained):
-    x, y, model, _ = trained
-    ex = BiasExplorer(model, data=(x, y), n=500)
-    ex.fig.canvas.draw()
-    before = np.asarray(ex.fig.canvas.buffer_rgba()).copy()
-    ex.update(3.0, 2.0)
-    ex.fig.canvas.draw()
-    after = np.asarray(ex.fig.canvas.buffer_rgba())
-    assert (before != after).any()
-    assert "pi_bias = 3.00" in ex.ax.get_title()
-    assert ex.ax.get_xlabel() == "x" and ex.ax.get_legend() is not None
-    assert len(ex.time_redraw([(0.0, 0.0), (1.0, 1.0)])) == 2
-    with pytest.raises(ValueError, match="pi_bias"):
-        ex.update(-3.0, 0.0)
-
-
-def test_bias_explorer_widget_sliders(trained):
-    x, y, model, _ = trained
-    box = bias_explorer(model, data=(x, y), n=300)
-    pi, sd = box.children[0].children
-    assert (pi.description, pi.min, pi.max) == ("pi_bias", 0.0, 5.0)
-    assert (sd.description, sd.min, sd.max) == ("std_bias", 0.0, 10.0)
-    pi.value = 2.5
-    sd.value = 4.0
-    assert (box.explorer.pi_bias, box.explorer.std_bias) == (2.5, 4.0)
-
-
 def test_live_loss_plot_updates_one_display(trained, monkeypatch):
     import IPython.display as disp
 
@@ -145,28 +102,6 @@ def test_live_loss_plot_updates_one_display(trained, monkeypatch):
     assert "step 100" in shown[1][1].axes[0].get_title()
 
 
-def test_explorer_is_what_the_model_samples_with_eps_and_for_ensembles():
-    from mdn_helpers.mdn import MDNEnsemble
-
-    torch.manual_seed(3)
-    m = MDN(n_hidden=8, n_components=3, eps=0.5)
-    x = torch.zeros(3000)
-    ex = BiasExplorer(m, x, n_means=5)
-    # std_bias shrinks exp(log σ) but not the floor eps: the spread stays ≥ eps
-    s = ex.samples(0.0, 10.0)
-    ref = m.sample(x, std_bias=10.0, generator=torch.Generator().manual_seed(0))
-    assert float(s.std()) == pytest.approx(float(ref.std()), rel=0.1)
-    assert float(s.std()) > 0.4
-    ens = MDNEnsemble([MDN(n_hidden=8, n_components=2), MDN(n_hidden=8, n_components=2)])
-    ex2 = BiasExplorer(ens, x, n_means=5)
-    with torch.no_grad():
-        pi, mu, _ = ens.params(x[:1], pi_bias=5.0, std_bias=10.0)
-    s2 = ex2.samples(5.0, 10.0)
-    heaviest = mu[0, pi[0].argmax()]
-    share = float(((s2 - heaviest).abs() < 1e-3).float().mean())
-    assert share == pytest.approx(float(pi[0].max()), abs=0.03)
-
-
 def test_figures_name_a_missing_or_wrong_model(trained):
     import matplotlib.pyplot as plt
 
@@ -179,7 +114,7 @@ def test_figures_name_a_missing_or_wrong_model(trained):
                        (lambda m: plots.plot_bias_grid(m, n=20), "model"),
                        (lambda m: plots.density_grid(m, nx=3, ny=3), "model"),
                        (lambda m: plots.plot_critic(m, x, y, n=5), "critic"),
-                       (lambda m: BiasExplorer(m, n=10), "model")):
+                       (lambda m: bias_explorer(m, n=10), "model")):
         with pytest.raises(TypeError, match=f"{name} must be a torch.nn.Module"):
             call(None)
         with pytest.raises(ValueError, match=f"{name} has weights on the meta device"):
@@ -200,9 +135,9 @@ def test_figure_sizes_that_cannot_fit_are_refused(trained):
     with pytest.raises(ValueError, match="xs must be 1 to 20 finite numbers"):
         plots.plot_slices(model, xs=[0.0, float("nan")])
     with pytest.raises(ValueError, match="n must be <="):
-        BiasExplorer(model, n=10**9)
+        bias_explorer(model, n=10**9)
     with pytest.raises(ValueError, match="x is a tensor on the meta device"):
-        BiasExplorer(model, torch.zeros(5, device="meta"))
+        bias_explorer(model, torch.zeros(5, device="meta"))
     import matplotlib.pyplot as plt
 
     assert len(plt.get_fignums()) == 0
