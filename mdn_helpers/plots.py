@@ -305,15 +305,17 @@ def plot_critic(critic, x, y, *, fake=None, n: int = 100, vlim: tuple[float, flo
     optionally generated points fake (m, 2).
 
     vlim: the colour range; None takes the 2nd and 98th percentiles of f at the
-    data and generated points (`critic_color_range`), so the colours resolve
-    the region where real and fake meet; values beyond it saturate.
+    data and generated points (`critic_color_range`; non-finite points are
+    left out, as the scatter leaves them out), so the colours resolve the
+    region where real and fake meet; values beyond it saturate.
     """
     xs, ys, f = critic_grid(critic, X_LIM, Y_LIM, n)
     x, y = _pair(x, y)
     pts = _first_points(fake, 3000) if fake is not None else None
     if vlim is None:
         where = np.stack([x, y], 1) if pts is None else np.concatenate([np.stack([x, y], 1), pts])
-        vlim = critic_color_range(critic, where)
+        where = where[np.isfinite(where).all(axis=1)]  # scatter skips non-finite points; so does the range
+        vlim = critic_color_range(critic, where) if len(where) else (float(f.min()), float(f.max()) + 1e-6)
     vmin, vmax = _numbers("vlim", vlim, length=2)
     if not vmin < vmax:
         raise ValueError(f"vlim must be (low, high) with low < high, got {tuple(vlim)!r}")
@@ -397,6 +399,6 @@ def plot_slogan_history(history, *, noise_floor: tuple[float, float] | None = No
                  label="mean ratio over the batch's pairs")
     axes[1].axhline(1.0, color=COLORS["truth"], ls="--", lw=1, label="Lipschitz bound 1")
     axes[1].set(xlabel="generator step", ylabel="|f(r) − f(g)| / ‖r − g‖", title="Critic's Lipschitz ratio")
-    axes[1].legend(loc="center right")
+    axes[1].legend(loc="center right", bbox_to_anchor=(1.0, 0.4))  # between the mean and the bound
     fig.suptitle(title)
     return fig
