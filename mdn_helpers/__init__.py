@@ -13,13 +13,15 @@ from .data import (
     sample_inverted_sine,
     seeded_sample,
     true_conditional_density,
+    true_joint_log_density,
     true_log_density,
 )
 from .loop import History, TrainingDiverged, derive_seed
 from .mdn import MDN, GaussianMixture1d, MDNEnsemble
 from .mixture import MixtureParams
 from .recipes import Recipe
-from .metrics import energy_distance, energy_noise_floor, heldout_nll, mdn_energy_distance, slogan_energy
+from .metrics import (energy_distance, energy_noise_floor, heldout_nll, low_density_share, mdn_energy_distance,
+                      mdn_joint_sample, slogan_energy)
 from .slogan import Critic, CriticTerms, SloganGenerator, slogan_critic_loss, slogan_critic_terms, slogan_generator_loss
 from .slogan_train import SloganRecipe, train_slogan
 from .train import MDNRecipe, fit_mdn, fit_mdn_ensemble, fit_mean_regression
@@ -28,8 +30,10 @@ __all__ = [
     "Critic", "CriticTerms", "GaussianMixture1d", "History", "InvertedSine", "MDN", "MDNEnsemble", "MDNRecipe",
     "MixtureParams", "Recipe", "SloganGenerator", "SloganRecipe", "Splits", "TrainingDiverged", "bayes_nll",
     "derive_seed", "energy_distance", "energy_noise_floor", "fit_mdn", "fit_mdn_ensemble", "fit_mean_regression",
-    "heldout_nll", "inverted_sine_f", "load_checkpoint", "make_splits", "mdn_energy_distance",
+    "heldout_nll", "inverted_sine_f", "load_checkpoint", "low_density_share", "make_splits", "mdn_energy_distance",
+    "mdn_joint_sample",
     "sample_inverted_sine", "save_checkpoint", "seeded_sample", "slogan_critic_loss", "slogan_critic_terms",
-    "slogan_energy", "slogan_generator_loss", "train_slogan", "true_conditional_density", "true_log_density",
+    "slogan_energy", "slogan_generator_loss", "train_slogan", "true_conditional_density", "true_joint_log_density",
+    "true_log_density",
 ]
 __version__ = "0.2.0"

@@ -94,7 +94,7 @@ def run_slogan(args: argparse.Namespace) -> dict:
     fake = fake.cpu()
     files = [
         _save(plots.plot_gan_densities(fake, data[:, 0], data[:, 1]), out / "slogan_densities.png"),
-        _save(plots.plot_critic(critic, data[:, 0], data[:, 1]), out / "slogan_critic.png"),
+        _save(plots.plot_critic(critic, data[:, 0], data[:, 1], fake=fake), out / "slogan_critic.png"),
     ]
     return {"checkpoints": [str(c) for c in ckpts], "figures": [str(f) for f in files],
             "energy_distance": round(energy, 5), "noise_floor_mean": round(floor_mean, 5),

@@ -192,6 +192,24 @@ def true_log_density(x: Tensor, y: Tensor, n_grid: int = 4001) -> Tensor:
     return torch.where(inside, log_p, torch.full_like(log_p, -math.inf))
 
 
+def true_joint_log_density(x: Tensor, y: Tensor) -> Tensor:
+    """log p(x, y) of the data set's joint law, pointwise; float64, closed form.
+
+    p(x, y) = 1/21 · φ(x − f(y)) for |y| ≤ 10.5 (y uniform, x given y normal
+    around f(y) with sd 1), 0 outside: −inf there. x, y: same shape (any),
+    finite → a tensor of that shape.
+    """
+    x = as_float_tensor("x", x)
+    y = as_float_tensor("y", y)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    x = check_finite("x", x.to(torch.float64))
+    y = check_finite("y", y.to(torch.float64))
+    log_p = -0.5 * (x - inverted_sine_f(y)) ** 2 - _LOG_SQRT_2PI - math.log(Y_HIGH - Y_LOW)
+    inside = (y >= Y_LOW) & (y <= Y_HIGH)
+    return torch.where(inside, log_p, torch.full_like(log_p, -math.inf))
+
+
 def true_conditional_density(x: Tensor, y: Tensor, n_grid: int = 4001) -> Tensor:
     """p(y | x) on a grid: x of shape (m,), y of shape (n,) → (m, n), float64.
 

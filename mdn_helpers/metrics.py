@@ -1,11 +1,17 @@
-"""Scores: held-out NLL, and the energy distance that puts both models on one scale.
+"""Scores: held-out NLL, the energy distance that puts both models on one scale,
+and the share of points where the exact joint density is negligible.
 
 The energy distance between laws P and Q,
 
     D(P, Q) = 2 E‖A − B‖ − E‖A − A'‖ − E‖B − B'‖ ≥ 0,  A, A' ~ P;  B, B' ~ Q,
 
-is 0 exactly when P = Q. `energy_distance` estimates it without bias (the
-within-sample means leave out i = j), so two draws of one law score ≈ 0.
+is 0 exactly when P = Q (Székely & Rizzo's squared energy distance D²; note
+that `scipy.stats.energy_distance` returns the square root of the 1-d biased
+form). `energy_distance` estimates D² itself, without bias (the within-sample
+means leave out i = j), so two draws of one law score ≈ 0, sometimes below.
+
+`low_density_share` asks what the energy distance barely sees: how much of a
+sample lies where the exact law puts (almost) no mass.
 """
 from __future__ import annotations
 
@@ -16,8 +22,8 @@ from torch import Tensor
 
 from torch import nn
 
-from ._checks import as_float_tensor, check_finite_2d, check_model, check_nonneg_int, check_positive_int
-from .data import check_xy, seeded_sample
+from ._checks import as_float_tensor, check_finite_2d, check_model, check_nonneg_int, check_positive_int, check_real
+from .data import Y_HIGH, Y_LOW, check_xy, seeded_sample, true_joint_log_density
 from .loop import derive_seed
 
 #: Most pairwise distances `energy_distance` computes (n·m + n² + m²): about
@@ -95,18 +101,28 @@ def energy_noise_floor(n: int = 10_000, repeats: int = 5, seed: int = 0) -> tupl
 
 
 @torch.no_grad()
+def mdn_joint_sample(model: nn.Module, n: int = 10_000, seed: int = 0) -> Tensor:
+    """n points (x, ŷ) of an MDN's joint, (n, 2) on the CPU: x drawn from the
+    data's law, ŷ ~ MDN(x); both streams derived from `seed` (the points
+    `mdn_energy_distance` scores)."""
+    dev = check_model("model", model, "sample").device
+    check_positive_int("n", n, minimum=2, maximum=MAX_ENERGY_POINTS)
+    check_nonneg_int("seed", seed)
+    x, _ = seeded_sample(n, derive_seed(seed, "mdn_energy/x"))
+    gen = torch.Generator(device=dev).manual_seed(derive_seed(seed, "mdn_energy/y"))
+    y_hat = model.sample(x.to(dev), generator=gen).cpu()
+    return torch.stack([x, y_hat.to(x.dtype)], 1)
+
+
+@torch.no_grad()
 def mdn_energy_distance(model: nn.Module, n: int = 10_000, seed: int = 0) -> float:
     """Energy distance between the true joint and (x, ŷ), x from the data, ŷ ~ MDN(x).
 
     Puts the MDN on the same scale as the GAN. Both sides use fresh draws,
-    from streams derived from `seed`.
+    from streams derived from `seed` (the model's side is `mdn_joint_sample`).
     """
-    dev = check_model("model", model, "sample").device
-    check_positive_int("n", n, minimum=2, maximum=MAX_ENERGY_POINTS)
-    x, _ = seeded_sample(n, derive_seed(seed, "mdn_energy/x"))
-    gen = torch.Generator(device=dev).manual_seed(derive_seed(seed, "mdn_energy/y"))
-    y_hat = model.sample(x.to(dev), generator=gen).cpu()
-    return energy_distance(torch.stack([x, y_hat], 1), joint_sample(n, derive_seed(seed, "mdn_energy/true")))
+    points = mdn_joint_sample(model, n, seed)
+    return energy_distance(points, joint_sample(n, derive_seed(seed, "mdn_energy/true")))
 
 
 @torch.no_grad()
@@ -119,3 +135,18 @@ def slogan_energy(generator: nn.Module, n: int = 10_000, seed: int = 0) -> float
     g = torch.Generator(device=w.device).manual_seed(derive_seed(seed, "slogan_energy/generated"))
     fake = generator.sample(n, generator=g).float().cpu()
     return energy_distance(fake, joint_sample(n, derive_seed(seed, "slogan_energy/true")))
+
+
+def low_density_share(points, k: float = 3.0) -> float:
+    """Share of points (n, 2), columns x and y, where the exact joint density is
+    negligible: p(x, y) < φ(k)/21, i.e. |x − f(y)| > k or |y| > 10.5.
+
+    Points drawn from the true law score 2·Φ(−k) on average (0.0027 for
+    k = 3), with binomial noise; a model that puts mass between the branches
+    of the curve scores more.
+    """
+    pts = check_finite_2d("points", points, n_cols=2)
+    k = check_real("k", k, minimum=0.0, strict=True)
+    log_p = true_joint_log_density(pts[:, 0], pts[:, 1])
+    threshold = -0.5 * k * k - 0.5 * math.log(2 * math.pi) - math.log(Y_HIGH - Y_LOW)
+    return float((log_p < threshold).double().mean())

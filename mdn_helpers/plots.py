@@ -279,23 +279,54 @@ def _first_points(fake, max_points: int) -> np.ndarray:
     return pts[:max_points]
 
 
+def critic_color_range(critic, points, q: tuple[float, float] = (2.0, 98.0)) -> tuple[float, float]:
+    """The q-th percentiles of the critic f at points (n, 2): a colour range for
+    the region that matters (the grid's corners, far from any point, reach
+    values that would wash out the data region)."""
+    check_model("critic", critic)
+    pts = _np(points, "points")
+    if pts.ndim != 2 or pts.shape[1] != 2 or not len(pts) or not np.isfinite(pts).all():
+        raise ValueError(f"points must be finite and of shape (n, 2), got {tuple(pts.shape)}")
+    low, high = _numbers("q", q, length=2)
+    if not 0.0 <= low < high <= 100.0:
+        raise ValueError(f"q must be two percentiles 0 <= low < high <= 100, got {tuple(q)!r}")
+    w = next(critic.parameters())
+    with torch.no_grad():
+        f = critic(torch.as_tensor(pts, dtype=w.dtype, device=w.device)).float().cpu().numpy().ravel()
+    lo, hi = np.percentile(f, [low, high])
+    return float(lo), float(hi) if hi > lo else float(lo) + 1e-6
+
+
 @styled
-def plot_critic(critic, x, y, *, fake=None, n: int = 100, ax=None,
-                title: str = "The critic f: low where it sees data, high where it sees fakes") -> Figure:
+def plot_critic(critic, x, y, *, fake=None, n: int = 100, vlim: tuple[float, float] | None = None, ax=None,
+                title: str = "The critic f around the data and the generated points") -> Figure:
     """Heat map of the critic f(x, y) on the original notebook's extent
     (x in [-20, 20], y in [-15, 15]), with the data x, y (n,) on top and
-    optionally generated points fake (m, 2)."""
+    optionally generated points fake (m, 2).
+
+    vlim: the colour range; None takes the 2nd and 98th percentiles of f at the
+    data and generated points (`critic_color_range`; non-finite points are
+    left out, as the scatter leaves them out), so the colours resolve the
+    region where real and fake meet; values beyond it saturate.
+    """
     xs, ys, f = critic_grid(critic, X_LIM, Y_LIM, n)
     x, y = _pair(x, y)
+    pts = _first_points(fake, 3000) if fake is not None else None
+    if vlim is None:
+        where = np.stack([x, y], 1) if pts is None else np.concatenate([np.stack([x, y], 1), pts])
+        where = where[np.isfinite(where).all(axis=1)]  # scatter skips non-finite points; so does the range
+        vlim = critic_color_range(critic, where) if len(where) else (float(f.min()), float(f.max()) + 1e-6)
+    vmin, vmax = _numbers("vlim", vlim, length=2)
+    if not vmin < vmax:
+        raise ValueError(f"vlim must be (low, high) with low < high, got {tuple(vlim)!r}")
     fig, ax = _axes(ax, figsize=(7.2, 4.8))
     im = ax.imshow(f, origin="lower", extent=(*X_LIM, *Y_LIM), cmap=CRITIC_CMAP, aspect="auto",
-                   interpolation="bilinear")
+                   interpolation="bilinear", vmin=vmin, vmax=vmax)
     # sky blue: visible on both ends of magma, unlike the darker data blue
     ax.scatter(x, y, s=2, color="#56B4E9", alpha=0.9, linewidths=0, label="data")
-    if fake is not None:
-        pts = _first_points(fake, 3000)
-        ax.scatter(pts[:, 0], pts[:, 1], s=2, color=COLORS["model"], alpha=0.6, linewidths=0, label="generated")
-    fig.colorbar(im, ax=ax, label="critic f(x, y)")
+    if pts is not None:
+        ax.scatter(pts[:, 0], pts[:, 1], s=2, color="#009E73", alpha=0.8, linewidths=0, label="generated")
+    fig.colorbar(im, ax=ax, label="critic f(x, y)", extend="both")
     ax.set(xlabel="x", ylabel="y", title=title, xlim=X_LIM, ylim=Y_LIM)
     ax.grid(False)
     ax.legend(loc="upper left", markerscale=4, frameon=True)
@@ -337,27 +368,37 @@ def plot_gan_densities(fake, x, y, *, max_points: int = 3000, levels: int = 10, 
 def plot_slogan_history(history, *, noise_floor: tuple[float, float] | None = None,
                         title: str = "Training the SLOGAN") -> Figure:
     """Left: the energy distance to the data at each evaluation of a
-    SLOGAN History (history["energy"]), on a symmetric-log scale (the unbiased score dips below 0
-    by noise), with the noise floor's band mean ± 2 sd if given as (mean, sd)
-    for the same number of points. Right: the critic's mean Lipschitz ratio
-    over real×fake pairs per generator step."""
+    SLOGAN History (history["energy"]), on a symmetric-log scale (the unbiased
+    score dips below 0 by noise), with the noise floor's band mean ± 2 sd if
+    given as (mean, sd): compute it for the evaluation's size,
+    ``energy_noise_floor(history.recipe["n_eval"])``, so band and curve are
+    like for like. Right: the critic's Lipschitz ratio |Δf| / ‖r − g‖ over each
+    batch's real×fake pairs per generator step: the mean, and the largest
+    (history["lip_max"], if recorded), which the penalty holds near 1."""
     _history(history, "energy")
     _history(history, "lip_mean")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.0), layout="constrained")
     e = np.asarray(history["energy"], dtype=float)
+    n_eval = history.recipe.get("n_eval")
+    of = f" ({n_eval} points a side)" if n_eval else ""
     axes[0].plot(np.asarray(history.eval_steps), e, color=COLORS["model"], marker="o", ms=3, lw=1.5,
-                 label="energy distance")
+                 label="energy distance" + of)
     if noise_floor is not None:
-        mean, sd = noise_floor
-        axes[0].axhspan(mean - 2 * sd, mean + 2 * sd, color="0.5", alpha=0.25, lw=0, label="noise floor ± 2 sd")
+        mean, sd = _numbers("noise_floor", noise_floor, length=2)
+        axes[0].axhspan(mean - 2 * sd, mean + 2 * sd, color="0.5", alpha=0.25, lw=0,
+                        label="true vs true draws: mean ± 2 sd")
     axes[0].axhline(0.0, color=COLORS["truth"], lw=0.8)
     axes[0].set_yscale("symlog", linthresh=1e-2)
     axes[0].set(xlabel="generator step", ylabel="energy distance", title="Distance to the data (lower is better)")
     axes[0].legend(loc="upper right")
-    lip = np.asarray(history["lip_mean"], dtype=float)
-    axes[1].plot(np.arange(1, len(lip) + 1), lip, color=COLORS["val"], lw=0.8, label="mean |Δf| / ‖r − g‖")
+    steps = np.arange(1, len(history["lip_mean"]) + 1)
+    if "lip_max" in history.per_step:
+        axes[1].plot(steps, np.asarray(history["lip_max"], dtype=float), color=COLORS["means"], lw=0.6,
+                     label="largest ratio in the batch")
+    axes[1].plot(steps, np.asarray(history["lip_mean"], dtype=float), color=COLORS["val"], lw=0.8,
+                 label="mean ratio over the batch's pairs")
     axes[1].axhline(1.0, color=COLORS["truth"], ls="--", lw=1, label="Lipschitz bound 1")
-    axes[1].set(xlabel="generator step", ylabel="ratio", title="Critic's Lipschitz ratio")
-    axes[1].legend(loc="upper right")
+    axes[1].set(xlabel="generator step", ylabel="|f(r) − f(g)| / ‖r − g‖", title="Critic's Lipschitz ratio")
+    axes[1].legend(loc="center right", bbox_to_anchor=(1.0, 0.4))  # between the mean and the bound
     fig.suptitle(title)
     return fig

@@ -153,7 +153,8 @@ class CriticTerms(NamedTuple):
 
     loss: to backpropagate; f_real = Σ f(real), f_fake = Σ f(fake), penalty =
     λ·Σ (max(ratio, 1) − 1)², lip_mean = mean Lipschitz ratio over all
-    real×fake pairs (the last four detached).
+    real×fake pairs, lip_max = the largest one (the penalty acts only on the
+    pairs whose ratio exceeds 1); all but the loss detached.
     """
 
     loss: Tensor
@@ -161,6 +162,7 @@ class CriticTerms(NamedTuple):
     f_fake: Tensor
     penalty: Tensor
     lip_mean: Tensor
+    lip_max: Tensor
 
 
 def _check_critic(critic) -> Tensor | None:
@@ -206,7 +208,8 @@ def slogan_critic_terms(critic: nn.Module, real: Tensor, fake: Tensor, lam: floa
     ratio = (f_real.view(1, n) - f_fake).abs() / (dist + LIP_EPS)  # (m, n): pair (fake i, real j)
     penalty = lam * (ratio.clamp(min=1) - 1).square().sum()
     loss = s_real - s_fake + (s_real + s_fake).abs() + penalty
-    return CriticTerms(loss, s_real.detach(), s_fake.detach(), penalty.detach(), ratio.detach().mean())
+    ratio = ratio.detach()
+    return CriticTerms(loss, s_real.detach(), s_fake.detach(), penalty.detach(), ratio.mean(), ratio.max())
 
 
 def slogan_critic_loss(critic: nn.Module, real: Tensor, fake: Tensor, lam: float = 10.0) -> Tensor:

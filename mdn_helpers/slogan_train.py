@@ -175,7 +175,7 @@ def _slogan_step(gen: SloganGenerator, critic: Critic, ema: AveragedModel | None
             s.step()
         if ema is not None:
             ema.update_parameters(gen)
-        return {"lip_mean": terms.lip_mean, "critic_loss": terms.loss.detach(), "f_real": terms.f_real,
+        return {"lip_mean": terms.lip_mean, "lip_max": terms.lip_max, "critic_loss": terms.loss.detach(), "f_real": terms.f_real,
                 "f_fake": terms.f_fake, "penalty": terms.penalty, "g_loss": g_loss.detach()}
     return step
 

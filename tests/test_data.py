@@ -16,6 +16,7 @@ from mdn_helpers.data import (
     sample_inverted_sine,
     seeded_sample,
     true_conditional_density,
+    true_joint_log_density,
     true_log_density,
 )
 
@@ -205,3 +206,32 @@ def test_meta_tensors_and_non_numbers_are_refused_by_name():
     # lists are fine
     torch.testing.assert_close(true_log_density([0.0, 1.0], [0.5, -0.5]),
                                true_log_density(torch.tensor([0.0, 1.0]), torch.tensor([0.5, -0.5])))
+
+
+def test_joint_log_density_against_scipy_and_integrates_to_one():
+    x = torch.tensor([0.0, 3.2, -7.5, 12.0, 0.0, 1.0], dtype=torch.float64)
+    y = torch.tensor([0.0, 1.1, -2.0, 10.5, 10.6, -11.0], dtype=torch.float64)
+    got = true_joint_log_density(x, y)
+    fy = 7 * np.sin(0.75 * y.numpy()) + 0.5 * y.numpy()
+    expected = stats.uniform(-10.5, 21).logpdf(y.numpy()) + stats.norm(fy, 1).logpdf(x.numpy())
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)  # -inf for |y| > 10.5 in both
+    assert got[4] == -math.inf and got[5] == -math.inf and math.isfinite(float(got[3]))
+    # ∫∫ p(x, y) dx dy = 1 by the trapezoid rule on a fine grid
+    xs = torch.linspace(-20, 20, 1601, dtype=torch.float64)
+    ys = torch.linspace(-10.5, 10.5, 2101, dtype=torch.float64)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    dens = true_joint_log_density(gx, gy).exp()
+    assert float(torch.trapezoid(torch.trapezoid(dens, xs, dim=1), ys)) == pytest.approx(1.0, abs=1e-6)
+    # and its x-marginal is Z(x)/21, the conditional's normaliser
+    x0 = torch.tensor([0.0, 4.0], dtype=torch.float64)
+    marg = torch.trapezoid(true_joint_log_density(x0[:, None].expand(-1, 2101), ys.expand(2, -1)).exp(), ys, dim=1)
+    torch.testing.assert_close(marg, log_normaliser(x0).exp() / 21, rtol=1e-6, atol=0)
+
+
+def test_joint_log_density_bad_input():
+    with pytest.raises(ValueError, match="same shape"):
+        true_joint_log_density(torch.zeros(3), torch.zeros(4))
+    with pytest.raises(ValueError, match="y must be finite"):
+        true_joint_log_density(torch.zeros(1), torch.tensor([float("nan")]))
+    with pytest.raises(TypeError, match="x must be"):
+        true_joint_log_density("a", torch.zeros(1))

@@ -80,6 +80,7 @@ CASES = [
     Case("seeded_sample", mh.seeded_sample, dict(n=5, seed=0), ("n", "seed", "device")),
     Case("inverted_sine_f", mh.inverted_sine_f, dict(y=Y), ("y",)),
     Case("true_log_density", mh.true_log_density, dict(x=X, y=Y, n_grid=101), ("x", "y", "n_grid")),
+    Case("true_joint_log_density", mh.true_joint_log_density, dict(x=X, y=Y), ("x", "y")),
     Case("true_conditional_density", mh.true_conditional_density, dict(x=X[:3], y=Y[:4], n_grid=101),
          ("x", "y", "n_grid")),
     Case("bayes_nll", mh.bayes_nll, dict(n_grid=101, n_x=101, x_pad=8.0), ("n_grid", "n_x", "x_pad")),
@@ -123,6 +124,8 @@ CASES = [
     Case("energy_noise_floor", mh.energy_noise_floor, dict(n=20, repeats=2, seed=0), ("n", "repeats", "seed")),
     Case("heldout_nll", mh.heldout_nll, dict(model=MODEL, x=X, y=Y, chunk=7), ("model", "x", "y", "chunk")),
     Case("mdn_energy_distance", mh.mdn_energy_distance, dict(model=MODEL, n=20, seed=0), ("model", "n", "seed")),
+    Case("low_density_share", mh.low_density_share, dict(points=PTS, k=3.0), ("points", "k")),
+    Case("mdn_joint_sample", mh.mdn_joint_sample, dict(model=MODEL, n=20, seed=0), ("model", "n", "seed")),
     Case("slogan_energy", mh.slogan_energy, dict(generator=GEN, n=20, seed=0), ("generator", "n", "seed")),
     Case("plot_data", plots.plot_data, dict(x=X, y=Y), ("x", "y")),
     Case("plot_samples", plots.plot_samples, dict(x=X, y=Y, x_model=X, y_model=Y), ("x", "y", "x_model", "y_model")),
@@ -133,9 +136,11 @@ CASES = [
          ("model", "pi_biases", "std_biases", "n", "seed"), aliases={"pi_biases": ("pi_bias",),
                                                                       "std_biases": ("std_bias",)}),
     Case("critic_grid", plots.critic_grid, dict(critic=CRITIC, n=5), ("critic", "n", "xlim", "ylim")),
-    Case("plot_critic", plots.plot_critic, dict(critic=CRITIC, x=X, y=Y, n=5), ("critic", "x", "y", "fake", "n")),
+    Case("plot_critic", plots.plot_critic, dict(critic=CRITIC, x=X, y=Y, n=5),
+         ("critic", "x", "y", "fake", "n", "vlim")),
+    Case("critic_color_range", plots.critic_color_range, dict(critic=CRITIC, points=PTS), ("critic", "points", "q")),
     Case("plot_slogan_history", plots.plot_slogan_history, dict(history=HIST, noise_floor=(0.0, 0.1)),
-         ("history",)),
+         ("history", "noise_floor")),
 ]
 
 BAD_VALUES = [

@@ -7,7 +7,8 @@ import torch
 from scipy import stats
 
 from mdn_helpers.loop import derive_seed
-from mdn_helpers.metrics import energy_distance, energy_noise_floor, joint_sample
+from mdn_helpers.metrics import (energy_distance, energy_noise_floor, joint_sample, low_density_share, mdn_energy_distance,
+                                 mdn_joint_sample)
 
 
 def _direct(a: np.ndarray, b: np.ndarray) -> float:
@@ -150,3 +151,47 @@ def test_sizes_that_would_run_for_hours_are_refused():
     assert 3 * MAX_ENERGY_POINTS**2 <= MAX_ENERGY_PAIRS
     with pytest.raises(ValueError, match="a is a tensor on the meta device"):
         energy_distance(torch.zeros(5, 2, device="meta"), torch.zeros(5, 2))
+
+
+def test_low_density_share_counts_points_beyond_k_sd_of_the_curve():
+    y = torch.tensor([0.0, 1.0, 2.0, -3.0, 10.4, 10.6])
+    f = 7 * torch.sin(0.75 * y) + 0.5 * y
+    offset = torch.tensor([2.9, -2.9, 3.1, -3.1, 0.0, 0.0])  # in, in, out, out, in, out (|y| > 10.5)
+    pts = torch.stack([f + offset, y], 1).double()
+    assert low_density_share(pts) == pytest.approx(3 / 6)
+    assert low_density_share(pts, k=3.2) == pytest.approx(1 / 6)
+    assert low_density_share(pts, k=2.0) == pytest.approx(5 / 6)
+
+
+def test_low_density_share_on_true_draws_is_two_normal_tails():
+    n = 400_000
+    share = low_density_share(joint_sample(n, 11))
+    expected = 2 * stats.norm.sf(3.0)  # 0.0027
+    assert abs(share - expected) < 4 * math.sqrt(expected * (1 - expected) / n)
+    # points spread uniformly over the plot's box fall mostly off the curve
+    box = torch.rand(10_000, 2, generator=torch.Generator().manual_seed(0)) * torch.tensor([40.0, 30.0]) - torch.tensor([20.0, 15.0])
+    assert low_density_share(box) > 0.7
+
+
+def test_low_density_share_bad_input():
+    with pytest.raises(ValueError, match="points must have 2 column"):
+        low_density_share(torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="k must be > 0"):
+        low_density_share(torch.zeros(5, 2), k=0.0)
+    with pytest.raises(ValueError, match="points must be finite"):
+        low_density_share(torch.full((2, 2), float("inf")))
+
+
+def test_mdn_joint_sample_is_what_mdn_energy_distance_scores():
+    from mdn_helpers.mdn import MDN
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = MDN(n_hidden=8, n_components=3)
+    pts = mdn_joint_sample(model, n=300, seed=4)
+    assert pts.shape == (300, 2)
+    x, _ = joint_sample(300, derive_seed(4, "mdn_energy/x")).unbind(1)
+    torch.testing.assert_close(pts[:, 0], x)  # x from the data's law
+    expected = energy_distance(pts, joint_sample(300, derive_seed(4, "mdn_energy/true")))
+    assert mdn_energy_distance(model, n=300, seed=4) == pytest.approx(expected, rel=1e-12)
+    torch.testing.assert_close(mdn_joint_sample(model, n=300, seed=4), pts)  # same seed, same points

@@ -171,3 +171,51 @@ def test_figures_name_bad_data_and_histories(trained):
     fig = plots.plot_regression(x.tolist(), y.numpy(), MeanRegressor(n_hidden=4), n=20)  # lists and arrays work
     plt.close(fig)
     assert len(plt.get_fignums()) == 0
+
+
+def test_critic_colour_range_comes_from_the_points_not_the_corners():
+    from mdn_helpers.loop import seeded_init
+    from mdn_helpers.metrics import joint_sample
+    from mdn_helpers.slogan import Critic
+
+    with seeded_init(0):
+        critic = Critic(n_hidden=8)
+    data = joint_sample(400, 0)
+    fake = data[:300] + torch.tensor([2.0, 0.0])
+    with torch.no_grad():
+        f_pts = critic(torch.cat([data, fake])).numpy().ravel()
+        f_grid = plots.critic_grid(critic, n=50)[2]
+    lo, hi = plots.critic_color_range(critic, torch.cat([data, fake]))
+    assert (lo, hi) == pytest.approx(tuple(np.percentile(f_pts, [2, 98])), rel=1e-6)
+    fig = plots.plot_critic(critic, data[:, 0], data[:, 1], fake=fake, n=50)
+    im = fig.axes[0].images[0]
+    assert im.get_clim() == pytest.approx((lo, hi), rel=1e-6)
+    assert f_grid.min() < lo < hi < f_grid.max()  # the corners reach beyond the points' range
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["data", "generated"]
+    fig2 = plots.plot_critic(critic, data[:, 0], data[:, 1], vlim=(-1.0, 2.0), n=10)
+    assert fig2.axes[0].images[0].get_clim() == (-1.0, 2.0)
+    with pytest.raises(ValueError, match="vlim"):
+        plots.plot_critic(critic, data[:, 0], data[:, 1], vlim=(2.0, 1.0), n=10)
+    with pytest.raises(ValueError, match="q must"):
+        plots.critic_color_range(critic, data, q=(50, 10))
+    with pytest.raises(ValueError, match="points must"):
+        plots.critic_color_range(critic, data[:, :1])
+    matplotlib.pyplot.close("all")
+
+
+def test_slogan_history_names_the_evaluation_size_and_draws_the_largest_ratio():
+    from mdn_helpers.slogan_train import train_slogan
+
+    _, _, hist = train_slogan(steps=4, seed=0, progress=False, n_eval=50, eval_every=2, n_random=8,
+                              n_hidden_generator=8, n_hidden_critic=8, batch_size=16)
+    fig = plots.plot_slogan_history(hist, noise_floor=(0.0, 0.01))
+    left, right = fig.axes
+    labels = [t.get_text() for t in left.get_legend().get_texts()]
+    assert labels[0] == "energy distance (50 points a side)" and "true vs true" in labels[1]
+    lines = {ln.get_label(): ln for ln in right.lines}
+    np.testing.assert_allclose(lines["largest ratio in the batch"].get_ydata(), hist["lip_max"])
+    np.testing.assert_allclose(lines["mean ratio over the batch's pairs"].get_ydata(), hist["lip_mean"])
+    assert all(mx >= mn for mx, mn in zip(hist["lip_max"], hist["lip_mean"]))
+    with pytest.raises(TypeError, match="noise_floor"):
+        plots.plot_slogan_history(hist, noise_floor=0.01)
+    matplotlib.pyplot.close("all")
