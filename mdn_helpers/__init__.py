@@ -4,7 +4,9 @@ Mixture density networks (and a Lipschitz-critic GAN) on David Ha's inverted
 sine, with the exact conditional density to score them against.
 """
 from .checkpoint import load_checkpoint, save_checkpoint
+from .calibration import scorecard, scorecard_table
 from .data import (
+    ExactLaw,
     InvertedSine,
     Splits,
     bayes_nll,
@@ -18,6 +20,7 @@ from .data import (
 from .loop import History, TrainingDiverged, derive_seed
 from .mdn import MDN, GaussianMixture1d, MDNEnsemble
 from .mixture import MixtureParams
+from .scoring import mixture_cdf, mixture_crps, mixture_interval, mixture_quantile
 from .recipes import Recipe
 from .metrics import energy_distance, energy_noise_floor, heldout_nll, mdn_energy_distance, slogan_energy
 from .slogan import Critic, CriticTerms, SloganGenerator, slogan_critic_loss, slogan_critic_terms, slogan_generator_loss
@@ -25,10 +28,11 @@ from .slogan_train import SloganRecipe, train_slogan
 from .train import MDNRecipe, fit_mdn, fit_mdn_ensemble, fit_mean_regression
 
 __all__ = [
-    "Critic", "CriticTerms", "GaussianMixture1d", "History", "InvertedSine", "MDN", "MDNEnsemble", "MDNRecipe",
-    "MixtureParams", "Recipe", "SloganGenerator", "SloganRecipe", "Splits", "TrainingDiverged", "bayes_nll",
+    "Critic", "CriticTerms", "ExactLaw", "GaussianMixture1d", "History", "InvertedSine", "MDN", "MDNEnsemble",
+    "MDNRecipe", "MixtureParams", "Recipe", "SloganGenerator", "SloganRecipe", "Splits", "TrainingDiverged", "bayes_nll",
     "derive_seed", "energy_distance", "energy_noise_floor", "fit_mdn", "fit_mdn_ensemble", "fit_mean_regression",
     "heldout_nll", "inverted_sine_f", "load_checkpoint", "make_splits", "mdn_energy_distance",
+    "mixture_cdf", "mixture_crps", "mixture_interval", "mixture_quantile", "scorecard", "scorecard_table",
     "sample_inverted_sine", "save_checkpoint", "seeded_sample", "slogan_critic_loss", "slogan_critic_terms",
     "slogan_energy", "slogan_generator_loss", "train_slogan", "true_conditional_density", "true_log_density",
 ]
