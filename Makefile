@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= out
-NBS    := notebooks/01_dataset.ipynb notebooks/02_mdn.ipynb notebooks/03_slogan.ipynb
+NBS    := notebooks/01_dataset.ipynb notebooks/02_mdn.ipynb notebooks/03_slogan.ipynb notebooks/04_diagnostics.ipynb
 
 .PHONY: setup test lab mdn slogan html bench clean chromium
 

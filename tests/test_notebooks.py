@@ -15,7 +15,7 @@ MODEL_CODE = re.compile(r"^\s*(class\s+\w+\s*\(.*(nn\.Module|Module)\)|def\s+\w+
 
 
 def test_the_three_notebooks_exist():
-    assert NAMES == ["01_dataset.ipynb", "02_mdn.ipynb", "03_slogan.ipynb"]
+    assert NAMES == ["01_dataset.ipynb", "02_mdn.ipynb", "03_slogan.ipynb", "04_diagnostics.ipynb"]
 
 
 @pytest.fixture(params=NOTEBOOKS, ids=NAMES)
