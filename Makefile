@@ -5,7 +5,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= out
-NBS    := notebooks/01_dataset.ipynb notebooks/02_mdn.ipynb notebooks/03_slogan.ipynb notebooks/05_real_data.ipynb
+NBS    := notebooks/01_dataset.ipynb notebooks/02_mdn.ipynb notebooks/03_slogan.ipynb notebooks/04_diagnostics.ipynb \
+          notebooks/05_real_data.ipynb
 
 .PHONY: setup test lab mdn slogan explorer html bench clean chromium
 

@@ -4,7 +4,9 @@ Mixture density networks (and a Lipschitz-critic GAN) on David Ha's inverted
 sine, with the exact conditional density to score them against.
 """
 from .checkpoint import load_checkpoint, save_checkpoint
+from .calibration import scorecard, scorecard_table
 from .data import (
+    ExactLaw,
     InvertedSine,
     Splits,
     bayes_nll,
@@ -19,6 +21,7 @@ from .data import (
 from .loop import History, TrainingDiverged, derive_seed
 from .mdn import MDN, GaussianMixture1d, MDNEnsemble
 from .mixture import MixtureParams
+from .scoring import mixture_cdf, mixture_crps, mixture_interval, mixture_quantile
 from .recipes import Recipe
 from .metrics import (energy_distance, energy_noise_floor, heldout_nll, low_density_share, mdn_energy_distance,
                       mdn_joint_sample, slogan_energy)
@@ -27,11 +30,12 @@ from .slogan_train import SloganRecipe, train_slogan
 from .train import MDNRecipe, fit_mdn, fit_mdn_ensemble, fit_mean_regression
 
 __all__ = [
-    "Critic", "CriticTerms", "GaussianMixture1d", "History", "InvertedSine", "MDN", "MDNEnsemble", "MDNRecipe",
-    "MixtureParams", "Recipe", "SloganGenerator", "SloganRecipe", "Splits", "TrainingDiverged", "bayes_nll",
+    "Critic", "CriticTerms", "ExactLaw", "GaussianMixture1d", "History", "InvertedSine", "MDN", "MDNEnsemble",
+    "MDNRecipe", "MixtureParams", "Recipe", "SloganGenerator", "SloganRecipe", "Splits", "TrainingDiverged", "bayes_nll",
     "derive_seed", "energy_distance", "energy_noise_floor", "fit_mdn", "fit_mdn_ensemble", "fit_mean_regression",
     "heldout_nll", "inverted_sine_f", "load_checkpoint", "low_density_share", "make_splits", "mdn_energy_distance",
-    "mdn_joint_sample",
+    "mdn_joint_sample", "mixture_cdf", "mixture_crps", "mixture_interval", "mixture_quantile", "scorecard",
+    "scorecard_table",
     "sample_inverted_sine", "save_checkpoint", "seeded_sample", "slogan_critic_loss", "slogan_critic_terms",
     "slogan_energy", "slogan_generator_loss", "train_slogan", "true_conditional_density", "true_joint_log_density",
     "true_log_density",

@@ -24,6 +24,7 @@ from ._checks import (as_float_tensor, check_finite, check_finite_1d, check_floa
                       check_parameter_count, check_positive_int, check_real)
 from .mixture import (MixtureParams, _head_nll, apply_bias, check_bias, mixture_distribution, mixture_nll,
                       mixture_sample)
+from .scoring import mixture_cdf, mixture_crps, mixture_quantile
 
 #: log σ from the head is softly bounded to (−B, B) (B·tanh(raw/B)), which keeps
 #: the NLL and its gradients finite for any raw output; inside |raw| < 1.7 it is
@@ -276,6 +277,28 @@ class MDN(nn.Module):
         """p(y | x) as a `torch.distributions.MixtureSameFamily`, batch shape (batch,)."""
         return mixture_distribution(self.log_params(x, pi_bias, std_bias))
 
+    # The scorecard's interface, shared with `data.ExactLaw` and `MDNEnsemble`.
+    def log_prob(self, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
+        """log p(y | x) in nats, per point: (batch,); −`nll`."""
+        return -self.nll(x, y, pi_bias, std_bias)
+
+    def _params_and_y(self, x, y, pi_bias, std_bias) -> tuple[MixtureParams, Tensor]:
+        p = self.log_params(x, pi_bias, std_bias)
+        return p, _check_y(y, p.mu.shape[0]).to(p.mu.device)
+
+    def cdf(self, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
+        """P(Y ≤ y | x), per point: x (batch,) or (batch, n_in), y (batch,) → (batch,), float64."""
+        return mixture_cdf(*self._params_and_y(x, y, pi_bias, std_bias))
+
+    @torch.no_grad()
+    def quantile(self, x: Tensor, q: float | Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
+        """The y with P(Y ≤ y | x) = q: q a float in (0, 1) or (batch,) → (batch,), float64."""
+        return mixture_quantile(self.log_params(x, pi_bias, std_bias), q)
+
+    def crps(self, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
+        """The CRPS of p(· | x) at y, per point (closed form, `scoring.mixture_crps`): (batch,), float64."""
+        return mixture_crps(*self._params_and_y(x, y, pi_bias, std_bias))
+
     @torch.no_grad()
     def density(self, x: Tensor, y: Tensor) -> Tensor:
         """p(y | x) on a grid: x (m,), y (n,) → (m, n); m·n·k ≤ MAX_DENSITY_VALUES."""
@@ -324,6 +347,11 @@ class MDNEnsemble(nn.Module):
     distribution = MDN.distribution
     sample = MDN.sample
     density = MDN.density
+    log_prob = MDN.log_prob
+    _params_and_y = MDN._params_and_y
+    cdf = MDN.cdf
+    quantile = MDN.quantile
+    crps = MDN.crps
 
     def nll(self, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
         p = self.log_params(x, pi_bias, std_bias)

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from ._checks import check_model, check_positive_int, check_real
-from .data import Y_HIGH, Y_LOW, true_conditional_density, true_conditional_mean
+from ._checks import check_bool, check_model, check_positive_int, check_real
+from .data import Y_HIGH, Y_LOW, ExactLaw, true_conditional_density, true_conditional_mean
+from .calibration import _check_points, check_law, pit, x_bins
 from .loop import derive_seed
 from .mixture import check_bias
 from .style import (CMAP, COLORS, CRITIC_CMAP, MAX_CURVE_POINTS, MAX_GRID_SIDE, MAX_PLOT_POINTS, X_LIM, Y_LIM,
@@ -221,6 +222,52 @@ def plot_bias_grid(model, *, pi_biases: Sequence[float] = (0.0, 2.0, 5.0), std_b
             if c == 0:
                 ax.set_ylabel("y")
     axes[0, 0].legend(loc="upper left", markerscale=4, fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+@styled
+def plot_pit(model, x, y, *, bins: int = 4, hist_bins: int = 20, exact: bool = True, pi_bias: float = 0.0,
+             std_bias: float = 0.0, label: str = "MDN",
+             title: str = "PIT histograms: flat is calibrated") -> Figure:
+    """Histograms of the PIT u = F(y | x) of `model` on held-out x (n,) or
+    (n, d), y (n,): over all points, then in `bins` equal-count bins of x (the
+    first column for (n, d)); with exact=True (x 1-d only) the exact law's
+    PIT on the same points drawn beside it, as a black outline. A flat
+    histogram at 1 is calibrated; U-shaped, over-confident; a hump, too wide."""
+    check_law(model, "model")
+    check_positive_int("bins", bins, maximum=12)
+    check_positive_int("hist_bins", hist_bins, minimum=2, maximum=200)
+    check_bool("exact", exact)
+    x, y = _check_points(x, y)
+    if y.shape[0] < bins:
+        raise ValueError(f"bins must be at most the number of points ({y.shape[0]}), got {bins}")
+    if exact and x.dim() != 1:
+        raise ValueError(f"exact=True needs x of shape (n,) (the exact law has one input), got {tuple(x.shape)}")
+    u_model = pit(model, x, y, pi_bias=pi_bias, std_bias=std_bias).numpy()
+    u_exact = pit(ExactLaw(), x, y).numpy() if exact else None
+    groups = [("all x", np.arange(len(u_model)))]
+    key = (x if x.dim() == 1 else x[:, 0]).cpu().numpy()
+    for idx in x_bins(x, bins):
+        idx = idx.numpy()
+        groups.append((f"x in [{key[idx].min():.1f}, {key[idx].max():.1f}]", idx))
+    edges = np.linspace(0, 1, hist_bins + 1)
+    fig, axes = plt.subplots(1, len(groups), figsize=(2.6 * len(groups) + 0.6, 3.0), sharey=True,
+                             layout="constrained", squeeze=False)
+    top = 2.0
+    for ax, (name, idx) in zip(axes[0], groups):
+        h, _, _ = ax.hist(u_model[idx], bins=edges, density=True, color=COLORS["model"], alpha=0.6, label=label)
+        top = max(top, float(h.max()) * 1.1)
+        if u_exact is not None:
+            he, _, _ = ax.hist(u_exact[idx], bins=edges, density=True, histtype="step", color=COLORS["truth"],
+                               lw=1.2, label="exact law")
+            top = max(top, float(he.max()) * 1.1)
+        ax.axhline(1.0, color="0.5", ls=":", lw=1, label="U(0, 1)")
+        ax.set(xlabel="PIT u = F(y | x)", title=name, xlim=(0, 1))
+        ax.title.set_fontsize(9)
+    axes[0, 0].set_ylim(0, top)
+    axes[0, 0].set_ylabel("density")
+    axes[0, 0].legend(loc="upper center", fontsize=7)
     fig.suptitle(title)
     return fig
 

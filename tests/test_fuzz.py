@@ -53,6 +53,7 @@ with seeded_init(0):
     GEN = mh.SloganGenerator(n_random=8, n_hidden=8)
     CRITIC = mh.Critic(n_hidden=8)
 X, Y = mh.seeded_sample(40, 0)
+LAW = mh.ExactLaw()
 PTS = torch.stack([X, Y], 1)
 P = mixture.MixtureParams(torch.log_softmax(torch.zeros(5, 3), -1), torch.zeros(5, 3), torch.zeros(5, 3))
 HIST = History(per_step={"loss": [2.0, 1.5], "lip_mean": [0.5, 0.4]}, eval_steps=[0, 2],
@@ -127,6 +128,24 @@ CASES = [
     Case("low_density_share", mh.low_density_share, dict(points=PTS, k=3.0), ("points", "k")),
     Case("mdn_joint_sample", mh.mdn_joint_sample, dict(model=MODEL, n=20, seed=0), ("model", "n", "seed")),
     Case("slogan_energy", mh.slogan_energy, dict(generator=GEN, n=20, seed=0), ("generator", "n", "seed")),
+    Case("mixture_cdf", mh.mixture_cdf, dict(p=P, y=torch.zeros(5)), ("p", "y")),
+    Case("mixture_quantile", mh.mixture_quantile, dict(p=P, q=0.3), ("p", "q")),
+    Case("mixture_interval", mh.mixture_interval, dict(p=P, level=0.9), ("p", "level")),
+    Case("mixture_crps", mh.mixture_crps, dict(p=P, y=torch.zeros(5)), ("p", "y")),
+    Case("ExactLaw", mh.ExactLaw, dict(n_panels=10, order=4, chunk=8), ("n_panels", "order", "chunk")),
+    Case("ExactLaw.log_prob", LAW.log_prob, dict(x=X, y=Y), ("x", "y")),
+    Case("ExactLaw.cdf", LAW.cdf, dict(x=X, y=Y), ("x", "y")),
+    Case("ExactLaw.quantile", LAW.quantile, dict(x=X, q=0.7), ("x", "q")),
+    Case("ExactLaw.crps", LAW.crps, dict(x=X, y=Y), ("x", "y")),
+    Case("MDN.cdf", MODEL.cdf, dict(x=X, y=Y, std_bias=0.5), ("x", "y", "pi_bias", "std_bias")),
+    Case("MDN.quantile", MODEL.quantile, dict(x=X, q=0.2), ("x", "q", "pi_bias", "std_bias")),
+    Case("MDN.crps", MODEL.crps, dict(x=X, y=Y), ("x", "y", "pi_bias", "std_bias")),
+    Case("MDNEnsemble.cdf", ENSEMBLE.cdf, dict(x=X, y=Y), ("x", "y")),
+    Case("scorecard", mh.scorecard, dict(law=MODEL, x=X, y=Y, bins=4), ("law", "x", "y", "bins", "pi_bias",
+                                                                          "std_bias")),
+    Case("scorecard(ExactLaw)", mh.scorecard, dict(law=LAW, x=X, y=Y, bins=4), ("x", "y", "std_bias")),
+    Case("plot_pit", plots.plot_pit, dict(model=MODEL, x=X, y=Y, bins=2, hist_bins=5),
+         ("model", "x", "y", "bins", "hist_bins", "exact", "std_bias")),
     Case("plot_data", plots.plot_data, dict(x=X, y=Y), ("x", "y")),
     Case("plot_samples", plots.plot_samples, dict(x=X, y=Y, x_model=X, y_model=Y), ("x", "y", "x_model", "y_model")),
     Case("plot_loss", plots.plot_loss, dict(history=HIST, bayes=1.3), ("history", "bayes", "reference")),

@@ -17,7 +17,8 @@ ASSERT = re.compile(r"(assert_close\(|^\s*assert\b)", re.M)
 
 
 def test_the_three_notebooks_exist():
-    assert NAMES == ["01_dataset.ipynb", "02_mdn.ipynb", "03_slogan.ipynb", "05_real_data.ipynb"]
+    assert NAMES == ["01_dataset.ipynb", "02_mdn.ipynb", "03_slogan.ipynb", "04_diagnostics.ipynb",
+                     "05_real_data.ipynb"]
 
 
 @pytest.fixture(params=NOTEBOOKS, ids=NAMES)
