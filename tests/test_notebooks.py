@@ -179,3 +179,49 @@ def test_images_are_png(nb):
         for out in cell.get("outputs", []):
             kinds = set(out.get("data", {}))
             assert not kinds & {"image/svg+xml", "image/jpeg"}, kinds
+
+
+# --- Saved outputs read well without a kernel ---------------------------------------------------
+# No raw widget reprs ("VBox(children=(HBox(...") and no progress bars ("MDN:   0%|   | 0/3000")
+# in a saved output: GitHub and `make html` show text/plain where there is no kernel.
+RAW_OUTPUT = re.compile(r"^\s*\w*Box\(children=|\d+%\|.*\|\s*\d+/\d+")
+#: Outputs known to be raw on this branch and fixed on others (notebook, start of the cell's
+#: source): the old ipywidgets explorer (replaced by the anywidget explorer, which has a text
+#: repr) and 03's progress bar (03 is rewritten with progress=False). Empty this at the merge;
+#: test_awaiting_merge_is_still_needed fails as soon as an entry is no longer needed.
+AWAITING_MERGE = {("02_mdn.ipynb", "bias_explorer("), ("03_slogan.ipynb", "generator, critic, history = train_slogan(")}
+
+
+def raw_outputs(data) -> list[tuple[str, str]]:
+    """(start of the cell's source, the raw text) for each saved output that shows a widget
+    repr or a progress bar."""
+    found = []
+    for cell in data["cells"]:
+        for out in cell.get("outputs", []):
+            text = "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+            if RAW_OUTPUT.search(text):
+                found.append(("".join(cell["source"]).lstrip(), text[:80]))
+    return found
+
+
+def test_saved_outputs_read_without_a_kernel(nb):
+    path, data = nb
+    bad = [(src[:60], text) for src, text in raw_outputs(data)
+           if not any(path.name == name and src.startswith(start) for name, start in AWAITING_MERGE)]
+    assert not bad, f"{path.name}: raw widget or progress-bar text in saved outputs: {bad}"
+
+
+def test_awaiting_merge_is_still_needed():
+    for name, start in AWAITING_MERGE:
+        path = next((p for p in NOTEBOOKS if p.name == name), None)
+        if path is None:
+            continue
+        raw = raw_outputs(json.loads(path.read_text()))
+        assert any(src.startswith(start) for src, _ in raw), f"remove {(name, start)} from AWAITING_MERGE"
+
+
+def test_raw_output_pattern_can_fail():
+    assert RAW_OUTPUT.search("VBox(children=(HBox(children=(FloatSlider(value=0.0")
+    assert RAW_OUTPUT.search("MDN:   0%|          | 0/3000 [00:00<?, ?it/s]")
+    assert not RAW_OUTPUT.search("<Figure size 640x440 with 1 Axes>")
+    assert not RAW_OUTPUT.search("held-out NLL 1.350 nats (gap 6%)")
