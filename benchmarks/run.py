@@ -316,18 +316,38 @@ def table(r: dict, mode: str) -> str:
     return head + "\n" + "\n".join(lines)
 
 
+#: The figures the notebooks quote, read from benchmarks/recorded.json (written by --record).
+RECORDED = ("mode", "device", "torch_version", "cpu_count", "bayes_nll", "mdn_seed_epochs", "mdn_seed_best_nll",
+            "mdn_seed_best_epoch", "mdn_seed_seconds_to_best", "mdn_nll_n1000", "mdn_seconds_n1000",
+            "mdn_nll_best", "mdn_best_members", "mdn_seconds_best")
+
+
+def record(r: dict, path: str) -> dict:
+    """Write the RECORDED figures of a run `r` (and the date) to `path` as JSON; returns what was written."""
+    out = {"date": time.strftime("%Y-%m-%d"), "source": "benchmarks/run.py --record"}
+    out.update({k: r[k] for k in RECORDED})
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+    return out
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="under 2 minutes: 300 seed epochs, shorter GAN runs")
     p.add_argument("--smoke", action="store_true", help="tiny sizes, seconds: checks the plumbing, not the figures")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--json", action="store_true", help="print one flat JSON object on the last line")
+    p.add_argument("--record", metavar="PATH", help="also write the figures the notebooks quote (RECORDED) as JSON "
+                   "to PATH, e.g. benchmarks/recorded.json")
     args = p.parse_args(argv)
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     t0 = time.perf_counter()
     r = run(SIZES[mode], args.device)
     r["mode"], r["total_seconds"] = mode, time.perf_counter() - t0
     print(table(r, mode), flush=True)
+    if args.record:
+        record(r, args.record)
     if args.json:
         print(json.dumps(r), flush=True)
 

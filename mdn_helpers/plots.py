@@ -272,6 +272,88 @@ def plot_pit(model, x, y, *, bins: int = 4, hist_bins: int = 20, exact: bool = T
     return fig
 
 
+def _faded_line(ax, xs: np.ndarray, ys: np.ndarray, weight: np.ndarray, color, lw: float) -> None:
+    """A line whose opacity follows √weight (weight (n,) in [0, 1]), segment by segment."""
+    from matplotlib.collections import LineCollection
+
+    pts = np.stack([xs, ys], axis=1)
+    rgba = np.tile(np.asarray(color, dtype=float), (len(xs) - 1, 1))
+    rgba[:, 3] = np.clip(np.sqrt(0.5 * (weight[:-1] + weight[1:])), 0.02, 1.0)
+    ax.add_collection(LineCollection(np.stack([pts[:-1], pts[1:]], axis=1), colors=rgba, linewidths=lw))
+
+
+@styled
+def plot_components(model, *, x_lim: Sequence[float] = (-15.0, 15.0), n: int = 300, data=None,
+                    title: str = "The mixture's parameters along x") -> Figure:
+    """Bishop's figure: each component's weight π_k(x), mean μ_k(x) and scale
+    σ_k(x) against x, one colour per component (model: an MDN, k ≤ 20).
+
+    Means and scales are drawn with opacity √π_k(x), so components that carry
+    no weight at some x fade out there; `data=(x, y)` draws the data beneath
+    the means.
+    """
+    dev = check_model("model", model, "params").device
+    check_positive_int("n", n, minimum=2, maximum=MAX_CURVE_POINTS)
+    lo, hi = _numbers("x_lim", x_lim, length=2)
+    if not lo < hi:
+        raise ValueError(f"x_lim must be (low, high) with low < high, got {tuple(x_lim)!r}")
+    if data is not None:
+        if not isinstance(data, (tuple, list)) or len(data) != 2:
+            raise TypeError(f"data must be a pair (x, y) of (n,) tensors, got {type(data).__name__}")
+        data = _pair(*data, "data[0]", "data[1]")
+    xs = torch.linspace(lo, hi, n)
+    with torch.no_grad():
+        pi, mu, sigma = (t.detach().float().cpu().numpy() for t in model.params(xs.to(dev)))
+    k = pi.shape[1]
+    if k > 20:
+        raise ValueError(f"model has {k} components; plot_components draws at most 20 (one colour each)")
+    colors = plt.get_cmap("tab20")(np.arange(k))
+    fig, axes = plt.subplots(3, 1, figsize=(7.5, 8.0), sharex=True, layout="constrained",
+                             gridspec_kw=dict(height_ratios=(1, 2, 1)))
+    xs = xs.numpy()
+    if data is not None:
+        axes[1].scatter(*data, s=2, color="0.55", alpha=0.35, linewidths=0, label="data")
+    for j in range(k):
+        axes[0].plot(xs, pi[:, j], color=colors[j], lw=1.2)
+        _faded_line(axes[1], xs, mu[:, j], pi[:, j], colors[j], 2.5)
+        _faded_line(axes[2], xs, sigma[:, j], pi[:, j], colors[j], 1.5)
+    axes[1].plot([], [], color="0.3", lw=2.5, label="μₖ(x), one colour per component")
+    axes[0].set(ylabel="weight πₖ(x)", ylim=(0, 1.02), title=f"Weights of the {k} components")
+    axes[1].set(ylabel="mean μₖ(x)", ylim=Y_LIM, title="Means (opacity √πₖ: faint = little weight)")
+    axes[1].legend(loc="upper left", markerscale=4)
+    axes[2].set(xlabel="x", ylabel="scale σₖ(x)", yscale="log", title="Scales (log axis, opacity √πₖ)",
+                xlim=(lo, hi), ylim=(max(float(sigma.min()), 1e-3) / 1.5, float(sigma.max()) * 1.5))
+    fig.suptitle(title)
+    return fig
+
+
+@styled
+def plot_nll_gap(gap, xs, *, marks: Sequence[float] = (), ax=None,
+                 title: str = "Where the model loses: NLL gap to the exact density") -> Figure:
+    """The expected NLL gap at each x (`metrics.nll_gap_by_x`: gap (m,) at xs
+    (m,)), with the density of x, p(x) = Z(x)/21, on a second axis and
+    optional vertical lines at `marks` (e.g. the turning values of f)."""
+    from .data import log_normaliser
+
+    xs_np, gap_np = _pair(xs, gap, "xs", "gap")
+    marks = _numbers("marks", marks, max_length=20) if len(marks) else []
+    p_x = log_normaliser(torch.as_tensor(xs_np, dtype=torch.float64)).exp().numpy() / (Y_HIGH - Y_LOW)
+    fig, ax = _axes(ax, figsize=(8.0, 4.0))
+    ax.plot(xs_np, gap_np, color=COLORS["model"], lw=1.5, label="NLL gap at x (nats)")
+    for i, m in enumerate(marks):
+        ax.axvline(m, color="0.4", ls=":", lw=1, label="turning values of f" if i == 0 else None)
+    ax.set(xlabel="x", ylabel="KL(p(y|x) ‖ model) (nats)", title=title, xlim=(xs_np.min(), xs_np.max()))
+    ax.set_ylim(bottom=0)
+    twin = ax.twinx()
+    twin.fill_between(xs_np, p_x, color=COLORS["data"], alpha=0.15, lw=0, label="density of x, p(x)")
+    twin.set(ylabel="p(x)", ylim=(0, 2.2 * p_x.max()))
+    twin.grid(False)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = twin.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper right")
+    return fig
+
+
 class LiveLossPlot:
     """A training callback that redraws the loss curve in place in Jupyter.
 

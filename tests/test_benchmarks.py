@@ -20,10 +20,11 @@ NUMBERS = [
 ]
 
 
-def test_smoke_run_prints_flat_json_with_the_promised_keys():
+def test_smoke_run_prints_flat_json_with_the_promised_keys(tmp_path):
     env = dict(os.environ, MPLBACKEND="Agg")
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--json"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    rec = tmp_path / "recorded.json"
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--json", "--record",
+                          str(rec)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.strip().splitlines()
     result = json.loads(lines[-1])
@@ -35,3 +36,22 @@ def test_smoke_run_prints_flat_json_with_the_promised_keys():
     assert isinstance(result["device"], str) and isinstance(result["torch_version"], str)
     assert all(not isinstance(v, (dict, list)) for v in result.values()), "the JSON object must be flat"
     assert any("met?" in line for line in lines[:-1]), "the human-readable table comes before the JSON"
+    # --record writes the figures the notebooks quote, with the keys the committed file has
+    written = json.loads(rec.read_text())
+    assert written["mode"] == "smoke" and written["mdn_seed_best_nll"] == result["mdn_seed_best_nll"]
+    committed = json.loads((ROOT / "benchmarks" / "recorded.json").read_text())
+    assert set(written) == set(committed)
+
+
+def test_recorded_figures_are_those_of_the_full_run_in_results_md():
+    """The notebooks read benchmarks/recorded.json; it must be a full run's figures,
+    the same run whose JSON RESULTS.md prints."""
+    committed = json.loads((ROOT / "benchmarks" / "recorded.json").read_text())
+    assert committed["mode"] == "full"
+    line = next(ln for ln in (ROOT / "benchmarks" / "RESULTS.md").read_text().splitlines()
+                if ln.startswith("{") and '"mdn_seed_best_nll"' in ln)
+    full = json.loads(line)
+    for key, value in committed.items():
+        if key in full:
+            assert full[key] == value, key
+    assert 1.288 < committed["bayes_nll"] < committed["mdn_nll_n1000"] < committed["mdn_seed_best_nll"]

@@ -219,3 +219,58 @@ def test_slogan_history_names_the_evaluation_size_and_draws_the_largest_ratio():
     with pytest.raises(TypeError, match="noise_floor"):
         plots.plot_slogan_history(hist, noise_floor=0.01)
     matplotlib.pyplot.close("all")
+
+
+def test_plot_components_draws_each_components_parameters(trained):
+    """Bishop's figure: one weight curve per component, and means/scales that
+    are the model's own (read back from the drawn artists)."""
+    import matplotlib.pyplot as plt
+
+    x, y, model, _ = trained
+    fig = plots.plot_components(model, n=50, data=(x, y))
+    _check_axes(fig)
+    ax_pi, ax_mu, ax_sigma = fig.axes
+    k = model.n_components
+    assert len(ax_pi.lines) == k
+    xs = torch.linspace(-15, 15, 50)
+    pi, mu, sigma = (t.detach().numpy() for t in model.params(xs))
+    np.testing.assert_allclose(np.stack([ln.get_ydata() for ln in ax_pi.lines], 1), pi, rtol=1e-6)
+    segs = [c.get_segments() for c in ax_mu.collections[1:]]  # [0] is the data scatter
+    assert len(segs) == k
+    np.testing.assert_allclose(np.stack([np.r_[s[0][0, 1], [seg[1, 1] for seg in s]] for s in segs], 1), mu,
+                               rtol=1e-5, atol=1e-6)
+    alphas = ax_mu.collections[1].get_colors()[:, 3]  # opacity follows √π
+    np.testing.assert_allclose(alphas, np.clip(np.sqrt(0.5 * (pi[:-1, 0] + pi[1:, 0])), 0.02, 1), rtol=1e-6)
+    assert len(ax_sigma.collections) == k and ax_sigma.get_yscale() == "log"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="x_lim must be"):
+        plots.plot_components(model, x_lim=(1.0, -1.0))
+    with pytest.raises(ValueError, match="at most 20"):
+        plots.plot_components(MDN(n_hidden=4, n_components=21))
+    with pytest.raises(TypeError, match="data must be a pair"):
+        plots.plot_components(model, data=x)
+    assert len(plt.get_fignums()) == 0
+
+
+def test_plot_nll_gap_draws_the_gap_and_the_density_of_x():
+    import matplotlib.pyplot as plt
+
+    from mdn_helpers.data import log_normaliser
+
+    xs = torch.linspace(-12, 12, 25)
+    gap = torch.linspace(0.0, 0.5, 25)
+    fig = plots.plot_nll_gap(gap, xs, marks=(-3.9, 3.9))
+    ax, twin = fig.axes
+    assert ax.get_title() and ax.get_xlabel() == "x" and ax.get_ylabel() and twin.get_ylabel() == "p(x)"
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), gap.numpy())
+    assert [ln.get_xdata()[0] for ln in ax.lines[1:]] == [-3.9, 3.9]
+    assert len(ax.get_legend().get_texts()) == 3
+    # the shaded p(x) integrates to about 1 over x (Z(x)/21 is a density)
+    xg = torch.linspace(-25, 25, 2001, dtype=torch.float64)
+    assert abs(float(torch.trapezoid(log_normaliser(xg).exp() / 21, xg)) - 1) < 1e-3
+    top = twin.collections[0].get_paths()[0].vertices[:, 1].max()
+    np.testing.assert_allclose(top, float((log_normaliser(xs).exp() / 21).max()), rtol=1e-6)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="xs and gap must have the same length"):
+        plots.plot_nll_gap(gap[:3], xs)
+    assert len(plt.get_fignums()) == 0
