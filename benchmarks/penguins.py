@@ -22,6 +22,7 @@ import time
 
 import torch
 
+from mdn_helpers.baselines import fit_linear_gaussian
 from mdn_helpers.loop import derive_seed
 from mdn_helpers.metrics import heldout_nll
 from mdn_helpers.train import fit_mdn
@@ -56,15 +57,9 @@ def gaussian_nll(y_train: torch.Tensor, y_test: torch.Tensor) -> float:
 
 
 def linear_gaussian_nll(x_train, y_train, x_test, y_test) -> float:
-    """Held-out NLL of y ~ N(a + b·x, s²): least squares for (a, b), s² the
-    mean squared residual (maximum likelihood). x (n,) or (n, d)."""
-    def design(x):
-        x = x.double()
-        return torch.cat([torch.ones(x.shape[0], 1, dtype=torch.float64), x.reshape(x.shape[0], -1)], 1)
-    coef = torch.linalg.lstsq(design(x_train), y_train.double()[:, None]).solution[:, 0]
-    s2 = ((y_train.double() - design(x_train) @ coef) ** 2).mean()
-    r = y_test.double() - design(x_test) @ coef
-    return float((0.5 * torch.log(2 * math.pi * s2) + r ** 2 / (2 * s2)).mean())
+    """Held-out NLL of y ~ N(a + b·x, s²) (`fit_linear_gaussian`: least squares
+    for (a, b), s² the mean squared residual). x (n,) or (n, d)."""
+    return float(-fit_linear_gaussian(x_train, y_train).log_prob(x_test, y_test).mean())
 
 
 def penguin_results(progress: bool = False, log=print, **overrides) -> dict:

@@ -2,8 +2,10 @@
 on held-out points (x, y).
 
 `scorecard` works on anything with the shared interface `log_prob(x, y)`,
-`cdf(x, y)`, `crps(x, y)` (and `quantile(x, q)`): `MDN`, `MDNEnsemble` and
-`data.ExactLaw`, the data set's true law, which every model is held against.
+`cdf(x, y)`, `crps(x, y)` (and `quantile(x, q)`): `MDN`, `MDNEnsemble`,
+`baselines.LinearGaussian` (the linear-Gaussian regression, a one-component
+mixture) and `data.ExactLaw`, the data set's true law, which every model is
+held against.
 
 * NLL and CRPS: proper scoring rules (Gneiting & Raftery 2007), lower is better.
 * PIT: u = F(y | x). For the true law u ~ U(0, 1); a U-shaped histogram means
@@ -58,13 +60,13 @@ def ks_uniform(u: Tensor) -> tuple[float, float]:
 
 
 def check_law(law, name: str = "law") -> None:
-    """law is a model (`MDN`, `MDNEnsemble`), an `ExactLaw`, or another object
-    with log_prob, cdf and crps methods; a TypeError naming `name` otherwise."""
+    """law is a model (`MDN`, `MDNEnsemble`), an `ExactLaw`, a `LinearGaussian`,
+    or another object with log_prob, cdf and crps methods; a TypeError naming `name` otherwise."""
     if isinstance(law, nn.Module):
         check_model(name, law, *_LAW_METHODS)
     elif not all(callable(getattr(law, m, None)) for m in _LAW_METHODS):
-        raise TypeError(f"{name} must be an MDN, an MDNEnsemble or an ExactLaw (with log_prob, cdf and crps "
-                        f"methods), got {type(law).__name__}")
+        raise TypeError(f"{name} must be an MDN, an MDNEnsemble, an ExactLaw or a LinearGaussian (with log_prob, "
+                        f"cdf and crps methods), got {type(law).__name__}")
 
 
 def _bias_kwargs(law, pi_bias, std_bias) -> dict:
@@ -107,8 +109,9 @@ def x_bins(x: Tensor, bins: int) -> list[Tensor]:
 
 
 def scorecard(law, x: Tensor, y: Tensor, *, bins: int = 10, pi_bias: float = 0.0, std_bias: float = 0.0) -> dict:
-    """Scores of `law` (a model or the `ExactLaw`) on held-out points x (n,)
-    or (n, d) and y (n,); pi_bias / std_bias are passed to a model.
+    """Scores of `law` (a model, a `LinearGaussian` or the `ExactLaw`) on
+    held-out points x (n,) or (n, d) and y (n,); pi_bias / std_bias are
+    passed to a model.
 
     Returns {"nll": mean −log p (nats), "crps": mean CRPS (y's units),
     "pit_ks", "pit_pvalue": the PIT's KS distance to U(0, 1) and its p-value,

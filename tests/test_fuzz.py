@@ -54,6 +54,7 @@ with seeded_init(0):
     CRITIC = mh.Critic(n_hidden=8)
 X, Y = mh.seeded_sample(40, 0)
 LAW = mh.ExactLaw()
+LINEAR = mh.fit_linear_gaussian(X, Y)
 PTS = torch.stack([X, Y], 1)
 P = mixture.MixtureParams(torch.log_softmax(torch.zeros(5, 3), -1), torch.zeros(5, 3), torch.zeros(5, 3))
 HIST = History(per_step={"loss": [2.0, 1.5], "lip_mean": [0.5, 0.4]}, eval_steps=[0, 2],
@@ -143,6 +144,14 @@ CASES = [
     Case("MDNEnsemble.cdf", ENSEMBLE.cdf, dict(x=X, y=Y), ("x", "y")),
     Case("scorecard", mh.scorecard, dict(law=MODEL, x=X, y=Y, bins=4), ("law", "x", "y", "bins", "pi_bias",
                                                                           "std_bias")),
+    Case("fit_linear_gaussian", mh.fit_linear_gaussian, dict(x=X, y=Y), ("x", "y")),
+    Case("LinearGaussian", mh.LinearGaussian, dict(coef=torch.tensor([0.0, 1.0]), sd=1.0), ("coef", "sd")),
+    Case("LinearGaussian.log_prob", LINEAR.log_prob, dict(x=X, y=Y), ("x", "y")),
+    Case("LinearGaussian.cdf", LINEAR.cdf, dict(x=X, y=Y), ("x", "y")),
+    Case("LinearGaussian.quantile", LINEAR.quantile, dict(x=X, q=0.7), ("x", "q")),
+    Case("LinearGaussian.crps", LINEAR.crps, dict(x=X, y=Y), ("x", "y")),
+    Case("LinearGaussian.density", LINEAR.density, dict(x=X[:5], y=Y[:6]), ("x", "y")),
+    Case("scorecard(LinearGaussian)", mh.scorecard, dict(law=LINEAR, x=X, y=Y, bins=4), ("x", "y", "bins")),
     Case("scorecard(ExactLaw)", mh.scorecard, dict(law=LAW, x=X, y=Y, bins=4), ("x", "y", "std_bias")),
     Case("plot_pit", plots.plot_pit, dict(model=MODEL, x=X, y=Y, bins=2, hist_bins=5),
          ("model", "x", "y", "bins", "hist_bins", "exact", "std_bias")),

@@ -1,0 +1,122 @@
+r"""The linear-Gaussian baseline, with the scorecard's interface.
+
+.. math:: y \mid x \sim \mathcal N(a + x^\top b,\ s^2)
+
+fitted by least squares for (a, b) and the mean squared residual for s² (both
+maximum likelihood), in closed form (`fit_linear_gaussian`). A
+`LinearGaussian` is a mixture of one component, so its `log_prob`, `cdf`,
+`quantile` and `crps` are the mixture functions of `mixture` and `scoring`,
+the same code the MDN's go through; `calibration.scorecard` and
+`plots.plot_pit` take it as they take a model. Everything is float64.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ._checks import as_float_tensor, check_finite, check_inputs, check_real
+from .data import check_xy
+from .mixture import MixtureParams, mixture_nll
+from .scoring import mixture_cdf, mixture_crps, mixture_quantile
+
+#: `fit_linear_gaussian` refuses a residual sd at most this times max |y|:
+#: an exact fit up to float64 rounding, no noise to model.
+EXACT_FIT = 1e-12
+#: Most values `density` may hold at once: m x-values × n y-values.
+MAX_DENSITY_VALUES = 50_000_000
+
+
+class LinearGaussian:
+    """y | x ~ N(coef[0] + x @ coef[1:], sd²): coef (d + 1,) (the intercept,
+    then one slope per input feature), sd > 0. x is (n,) for d = 1 or (n, d);
+    every method returns float64 (n,) (`density`: (m, n))."""
+
+    def __init__(self, coef: Tensor, sd: float):
+        coef = as_float_tensor("coef", coef)
+        if coef.dim() != 1 or coef.shape[0] < 2:
+            raise ValueError(f"coef must have shape (d + 1,) with d >= 1 (an intercept, then one slope per "
+                             f"feature), got shape {tuple(coef.shape)}")
+        self.coef = check_finite("coef", coef.detach().to("cpu", torch.float64).clone())
+        self.sd = check_real("sd", sd, minimum=0.0, strict=True)
+        self.n_in = self.coef.shape[0] - 1
+
+    def __repr__(self) -> str:
+        return f"LinearGaussian(coef={[round(float(c), 6) for c in self.coef]}, sd={self.sd:.6g})"
+
+    def mean(self, x: Tensor) -> Tensor:
+        """E[y | x] = coef[0] + x @ coef[1:]: (n,)."""
+        x = check_inputs("x", x, self.n_in).to("cpu", torch.float64)
+        m = self.coef[0] + x.reshape(x.shape[0], self.n_in) @ self.coef[1:]
+        if not bool(torch.isfinite(m).all()):
+            raise ValueError("x is too large: the mean coef[0] + x @ coef[1:] overflows float64")
+        return m
+
+    def log_params(self, x: Tensor) -> MixtureParams:
+        """The law as a one-component mixture: log π = 0, μ = mean(x), log σ = log sd, each (n, 1)."""
+        mu = self.mean(x).unsqueeze(-1)
+        return MixtureParams(torch.zeros_like(mu), mu, torch.full_like(mu, math.log(self.sd)))
+
+    def _params_and_y(self, x, y) -> tuple[MixtureParams, Tensor]:
+        p = self.log_params(x)
+        y = as_float_tensor("y", y)
+        if y.dim() != 1 or y.shape[0] != p.mu.shape[0]:
+            raise ValueError(f"y must have shape ({p.mu.shape[0]},) (one value per row of x), got "
+                             f"{tuple(y.shape)}")
+        return p, check_finite("y", y).to("cpu", torch.float64)
+
+    def log_prob(self, x: Tensor, y: Tensor) -> Tensor:
+        """log N(y; mean(x), sd²) in nats, per point: (n,)."""
+        return -mixture_nll(*self._params_and_y(x, y))
+
+    def cdf(self, x: Tensor, y: Tensor) -> Tensor:
+        """P(Y ≤ y | x) = Φ((y − mean(x))/sd), per point: (n,)."""
+        return mixture_cdf(*self._params_and_y(x, y))
+
+    def quantile(self, x: Tensor, q: float | Tensor) -> Tensor:
+        """mean(x) + sd Φ⁻¹(q): q a float in (0, 1) or one per row (n,) → (n,)."""
+        return mixture_quantile(self.log_params(x), q)
+
+    def crps(self, x: Tensor, y: Tensor) -> Tensor:
+        """The CRPS of N(mean(x), sd²) at y, per point (closed form): (n,), in y's units."""
+        return mixture_crps(*self._params_and_y(x, y))
+
+    def density(self, x: Tensor, y: Tensor) -> Tensor:
+        """p(y | x) on a grid, for d = 1: x (m,), y (n,) → (m, n)."""
+        if self.n_in != 1:
+            raise ValueError(f"density draws a grid over one input; this law has n_in = {self.n_in} features")
+        mu = self.mean(x)
+        y = check_finite("y", as_float_tensor("y", y)).to("cpu", torch.float64)
+        if y.dim() != 1 or y.shape[0] == 0:
+            raise ValueError(f"y must be 1-d of shape (n,) and not empty, got shape {tuple(y.shape)}")
+        if mu.shape[0] * y.shape[0] > MAX_DENSITY_VALUES:
+            raise ValueError(f"x and y make a grid of {mu.shape[0]:_} × {y.shape[0]:_} points, more than the "
+                             f"{MAX_DENSITY_VALUES:_} values allowed at once; use fewer points")
+        z = (y[None, :] - mu[:, None]) / self.sd
+        return torch.exp(-0.5 * z * z) / (self.sd * math.sqrt(2 * math.pi))
+
+
+def fit_linear_gaussian(x: Tensor, y: Tensor) -> LinearGaussian:
+    """The maximum-likelihood linear-Gaussian law of y (n,) given x (n,) or
+    (n, d): (a, b) by least squares (`torch.linalg.lstsq` on [1, x], float64),
+    sd² the mean squared residual. Needs n ≥ d + 2 points and residuals that
+    are not all zero (sd > EXACT_FIT · max |y|)."""
+    x, y = check_xy(x, y)
+    x, y = x.to("cpu", torch.float64), y.to("cpu", torch.float64)
+    n = x.shape[0]
+    d = 1 if x.dim() == 1 else x.shape[1]
+    if n < d + 2:
+        raise ValueError(f"x and y need at least d + 2 = {d + 2} points for {d} feature(s) (a line and a noise "
+                         f"level), got {n}")
+    design = torch.cat([torch.ones(n, 1, dtype=torch.float64), x.reshape(n, d)], 1)
+    scale = design.abs().amax(0).clamp_min(1.0)  # columns scaled to at most 1: no overflow inside lstsq
+    coef = torch.linalg.lstsq(design / scale, y[:, None]).solution[:, 0] / scale
+    resid = y - design @ coef
+    if not (bool(torch.isfinite(coef).all()) and bool(torch.isfinite(resid).all())):
+        raise ValueError("x and y are too large to fit in float64 (the least-squares solution overflows); rescale them")
+    sd = float(torch.linalg.vector_norm(resid)) / math.sqrt(n)  # the root mean square, without squaring
+    if not sd > EXACT_FIT * float(y.abs().max()) or sd == 0:
+        raise ValueError(f"y is fitted exactly by a line in x (every residual is 0 up to rounding, sd = {sd:.3g}): "
+                         "a Gaussian noise level needs some residual")
+    return LinearGaussian(coef, sd)

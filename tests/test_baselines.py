@@ -1,0 +1,116 @@
+"""The linear-Gaussian baseline (`baselines`): the fit against numpy's least
+squares, the law against scipy.stats.norm and scoringrules, and the
+scorecard and PIT plot taking it as they take a model."""
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import scoringrules  # noqa: E402
+import torch  # noqa: E402
+from scipy import stats  # noqa: E402
+
+import mdn_helpers as mh  # noqa: E402
+from mdn_helpers.plots import plot_pit  # noqa: E402
+
+
+def linear_data(n: int, d: int, seed: int, sd: float = 0.7):
+    g = torch.Generator().manual_seed(seed)
+    x = 3 * torch.randn(n, d, generator=g, dtype=torch.float64) + 10
+    coef = torch.randn(d + 1, generator=g, dtype=torch.float64)
+    y = coef[0] + x @ coef[1:] + sd * torch.randn(n, generator=g, dtype=torch.float64)
+    return (x[:, 0] if d == 1 else x), y
+
+
+@pytest.mark.parametrize("d", [1, 3])
+def test_fit_matches_numpy_least_squares_and_the_ml_noise_level(d):
+    x, y = linear_data(200, d, seed=d)
+    law = mh.fit_linear_gaussian(x, y)
+    design = np.column_stack([np.ones(200), x.numpy().reshape(200, d)])
+    coef, *_ = np.linalg.lstsq(design, y.numpy(), rcond=None)
+    np.testing.assert_allclose(law.coef.numpy(), coef, rtol=1e-10, atol=1e-10)
+    resid = y.numpy() - design @ coef
+    assert law.sd == pytest.approx(math.sqrt(np.mean(resid ** 2)), rel=1e-12)   # ML: divide by n, not n − d − 1
+    if d == 1:
+        np.testing.assert_allclose(law.coef.numpy(), np.polyfit(x.numpy(), y.numpy(), 1)[::-1], rtol=1e-9)
+
+
+def test_fit_is_the_maximum_of_the_likelihood():
+    x, y = linear_data(100, 1, seed=5)
+    law = mh.fit_linear_gaussian(x, y)
+    best = float(law.log_prob(x, y).sum())
+    for dc, ds in ((torch.tensor([1e-3, 0.0]), 1.0), (torch.tensor([0.0, 1e-4]), 1.0), (torch.zeros(2), 1.01),
+                   (torch.zeros(2), 0.99)):
+        other = mh.LinearGaussian(law.coef + dc.double(), law.sd * ds)
+        assert float(other.log_prob(x, y).sum()) < best
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_law_matches_scipy_norm_and_scoringrules(d):
+    x, y = linear_data(50, d, seed=10 + d)
+    law = mh.LinearGaussian(torch.tensor([0.5, -1.0, 2.0][: d + 1]), 1.7)
+    mean = 0.5 + x.numpy().reshape(50, d) @ np.array([-1.0, 2.0][:d])
+    np.testing.assert_allclose(law.mean(x).numpy(), mean, rtol=1e-12)
+    np.testing.assert_allclose(law.log_prob(x, y).numpy(), stats.norm.logpdf(y.numpy(), mean, 1.7), rtol=1e-10)
+    np.testing.assert_allclose(law.cdf(x, y).numpy(), stats.norm.cdf(y.numpy(), mean, 1.7), rtol=1e-10, atol=1e-15)
+    q = torch.linspace(0.01, 0.99, 50, dtype=torch.float64)
+    np.testing.assert_allclose(law.quantile(x, q).numpy(), stats.norm.ppf(q.numpy(), mean, 1.7), rtol=1e-9,
+                               atol=1e-9)
+    np.testing.assert_allclose(law.quantile(x, 0.9).numpy(), stats.norm.ppf(0.9, mean, 1.7), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(law.crps(x, y).numpy(), scoringrules.crps_normal(y.numpy(), mean, 1.7), rtol=1e-9)
+    for out in (law.log_prob(x, y), law.cdf(x, y), law.crps(x, y)):
+        assert out.dtype == torch.float64 and out.shape == (50,)
+
+
+def test_density_grid_matches_scipy_and_integrates_to_one():
+    law = mh.LinearGaussian(torch.tensor([1.0, 0.5]), 0.3)
+    xs, ys = torch.tensor([-2.0, 0.0, 4.0]), torch.linspace(-5, 8, 2001, dtype=torch.float64)
+    dens = law.density(xs, ys)
+    assert dens.shape == (3, 2001)
+    ref = stats.norm.pdf(ys.numpy()[None, :], (1.0 + 0.5 * xs.numpy())[:, None], 0.3)
+    np.testing.assert_allclose(dens.numpy(), ref, rtol=1e-10)
+    np.testing.assert_allclose(torch.trapezoid(dens, ys).numpy(), 1.0, rtol=1e-6)
+
+
+def test_scorecard_and_plot_pit_take_it_and_agree_with_scipy():
+    x, y = linear_data(2000, 1, seed=3)
+    law = mh.fit_linear_gaussian(x, y)
+    card = mh.scorecard(law, x, y, bins=4)
+    mean = law.mean(x).numpy()
+    assert card["nll"] == pytest.approx(-stats.norm.logpdf(y.numpy(), mean, law.sd).mean(), rel=1e-10)
+    u = stats.norm.cdf(y.numpy(), mean, law.sd)
+    ks = stats.kstest(u, "uniform")
+    assert card["pit_ks"] == pytest.approx(ks.statistic, abs=1e-10)
+    for level, share in card["coverage"].items():  # in-sample: the ML fit of the law that made the data
+        assert abs(share - level) < 0.04, (level, share)
+    fig = plot_pit(law, x, y, bins=2, exact=False, label="linear-Gaussian")
+    assert len(fig.axes) == 3
+    plt.close(fig)
+    with pytest.raises(ValueError, match="std_bias"):
+        mh.scorecard(law, x, y, std_bias=1.0)
+
+
+def test_bad_arguments_are_named():
+    x, y = linear_data(20, 2, seed=0)
+    law = mh.fit_linear_gaussian(x, y)
+    with pytest.raises(ValueError, match="x must be of shape"):
+        law.log_prob(x[:, 0], y)                      # 1 feature given to a law of 2
+    with pytest.raises(ValueError, match="y must have shape"):
+        law.cdf(x, y[:5])
+    with pytest.raises(ValueError, match="density"):
+        law.density(x[:, 0], y)
+    with pytest.raises(ValueError, match="sd"):
+        mh.LinearGaussian(torch.tensor([0.0, 1.0]), 0.0)
+    with pytest.raises(ValueError, match="coef"):
+        mh.LinearGaussian(torch.tensor([1.0]), 1.0)
+    with pytest.raises(ValueError, match="coef"):
+        mh.LinearGaussian(torch.tensor([0.0, math.nan]), 1.0)
+    with pytest.raises(ValueError, match="every residual is 0"):
+        mh.fit_linear_gaussian(torch.arange(5.0), 2 * torch.arange(5.0) + 1)
+    with pytest.raises(ValueError, match="at least d \\+ 2"):
+        mh.fit_linear_gaussian(torch.zeros(3, 2), torch.arange(3.0))
+    with pytest.raises(ValueError, match="same length"):
+        mh.fit_linear_gaussian(torch.zeros(5), torch.zeros(4))
