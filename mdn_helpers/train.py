@@ -10,8 +10,8 @@ Small data needs more regularisation than the 1000-point toy problem the
 default was tuned on: `fit_mdn`'s recipe="auto" takes the "small" preset below
 SMALL_DATA (500) points, which holds out 20 % of the data for validation, stops
 early on it (keeping the best weights) and jitters harder (0.2 sd on x and
-on y: 5× the default's on x, 12.5× on y). The choice rests on measurements on two data sets (benchmarks/RESULTS.md): on the
-inverted sine (1000 points) holding out and stopping early cost 0.026 nats
+on y: 5× the default's on x, 12.5× on y). The choice rests on measurements
+on two data sets (benchmarks/RESULTS.md): on the inverted sine (1000 points) holding out and stopping early cost 0.026 nats
 (1.351 → 1.377, best validation step 800 of 3000), while on the Palmer
 penguins (250 birds) the "small" preset took the held-out NLL from 2.77 to
 1.83 nats. Every trainer takes a `seed` and draws from
