@@ -318,7 +318,7 @@ def table(r: dict, mode: str) -> str:
 
 #: The figures the notebooks quote, read from benchmarks/recorded.json (written by --record).
 RECORDED = ("mode", "device", "torch_version", "cpu_count", "bayes_nll", "mdn_seed_epochs", "mdn_seed_best_nll",
-            "mdn_seed_best_epoch", "mdn_seed_seconds_to_best", "mdn_nll_n1000", "mdn_seconds_n1000",
+            "mdn_seed_best_epoch", "mdn_seed_final_nll", "mdn_seed_seconds_to_best", "mdn_nll_n1000", "mdn_seconds_n1000",
             "mdn_nll_best", "mdn_best_members", "mdn_seconds_best")
 
 

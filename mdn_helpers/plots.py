@@ -114,12 +114,30 @@ def _density_panel(ax, xs, ys, dens, title, vmax):
     return im
 
 
+def _lim(name: str, lim) -> tuple[float, float]:
+    low, high = _numbers(name, lim, length=2)
+    if not low < high:
+        raise ValueError(f"{name} must be (low, high) with low < high, got {tuple(lim)!r}")
+    return low, high
+
+
 @styled
-def plot_true_density(*, n: int = 200, title: str = "The exact p(y | x) of the data set") -> Figure:
-    """Heat map of the true conditional density, one column per x."""
-    xs, ys, true = true_density_grid(nx=n, ny=n)
+def plot_true_density(*, n: int = 200, x_lim: Sequence[float] = X_LIM, y_lim: Sequence[float] = Y_LIM,
+                      scale_x_lim: Sequence[float] | None = None,
+                      title: str = "The exact p(y | x) of the data set") -> Figure:
+    """Heat map of the true conditional density on an (n, n) grid over x_lim ×
+    y_lim, one column per x. The colour range tops out at the 99.5% quantile of
+    the columns with x inside scale_x_lim (None: all columns), so a region
+    without data, such as |x| > 12.25 where p(y | x) piles up at y = ±10.5,
+    need not set it; brighter values there saturate."""
+    x_lim, y_lim = _lim("x_lim", x_lim), _lim("y_lim", y_lim)
+    xs, ys, true = true_density_grid(x_lim, y_lim, nx=n, ny=n)
     fig, ax = plt.subplots(layout="constrained")
-    vmax = float(np.quantile(true, 0.995))
+    lo, hi = _lim("scale_x_lim", x_lim if scale_x_lim is None else scale_x_lim)
+    inside = (xs >= lo) & (xs <= hi)
+    if not inside.any():
+        raise ValueError(f"scale_x_lim must overlap x_lim {x_lim}, got {(lo, hi)}")
+    vmax = float(np.quantile(true[:, inside], 0.995))
     im = _density_panel(ax, xs, ys, true, title, vmax)
     fig.colorbar(im, ax=ax, label="p(y | x)")
     return fig

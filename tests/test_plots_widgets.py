@@ -274,3 +274,25 @@ def test_plot_nll_gap_draws_the_gap_and_the_density_of_x():
     with pytest.raises(ValueError, match="xs and gap must have the same length"):
         plots.plot_nll_gap(gap[:3], xs)
     assert len(plt.get_fignums()) == 0
+
+
+def test_true_density_colour_range_comes_from_the_chosen_x_range():
+    """Beyond |x| = 12.25 p(y | x) piles up against y = ±10.5 and is far brighter
+    than the ridges where the data are; scale_x_lim keeps it out of the colour range."""
+    import matplotlib.pyplot as plt
+
+    xs, ys, true = plots.true_density_grid((-15.0, 15.0), (-11.0, 11.0), nx=31, ny=45)
+    inside = np.abs(xs) <= 12
+    fig = plots.plot_true_density(n=31, x_lim=(-15, 15), y_lim=(-11, 11), scale_x_lim=(-12, 12))
+    im = fig.axes[0].images[0]
+    assert im.get_clim()[1] == pytest.approx(float(np.quantile(
+        plots.true_density_grid((-15.0, 15.0), (-11.0, 11.0), nx=31, ny=31)[2][:, inside], 0.995)))
+    assert im.get_extent() == pytest.approx((-15, 15, -11, 11))
+    assert true[:, ~inside].max() > 2 * np.quantile(true[:, inside], 0.995)  # the edges would set it otherwise
+    default = plots.plot_true_density(n=31).axes[0].images[0].get_clim()[1]
+    full = plots.true_density_grid(nx=31, ny=31)[2]
+    assert default == pytest.approx(float(np.quantile(full, 0.995)))  # the default is unchanged
+    for bad in (dict(x_lim=(3, -3)), dict(scale_x_lim=(30, 40)), dict(y_lim=(1,))):
+        with pytest.raises(ValueError, match="lim"):
+            plots.plot_true_density(n=10, **bad)
+    plt.close("all")
