@@ -144,16 +144,25 @@ def plot_true_density(*, n: int = 200, x_lim: Sequence[float] = X_LIM, y_lim: Se
 
 
 @styled
-def plot_density_comparison(model, *, n: int = 200, title: str = "Learned and true p(y | x)") -> Figure:
-    """The model's p(y | x) beside the exact one, on one colour scale."""
-    xs, ys, learned = density_grid(model, nx=n, ny=n)
-    _, _, true = true_density_grid(nx=n, ny=n)
+def plot_density_comparison(model, *, n: int = 200, x_lim: Sequence[float] = X_LIM, vmax: float | None = None,
+                            title: str = "Learned and true p(y | x)") -> Figure:
+    """The model's p(y | x) beside the exact one, on one colour scale, over
+    x in `x_lim` (low, high). The colour range is 0 to `vmax`; by default the
+    99.5 % quantile of the exact density; a smaller `vmax` shows the broad
+    ridges (the colour bar then marks the clipped top with an arrow)."""
+    lo, hi = _numbers("x_lim", x_lim, length=2)
+    if not lo < hi:
+        raise ValueError(f"x_lim must be (low, high) with low < high, got {tuple(x_lim)!r}")
+    if vmax is not None:
+        vmax = check_real("vmax", vmax, minimum=0.0, strict=True)
+    xs, ys, learned = density_grid(model, x_lim=(lo, hi), nx=n, ny=n)
+    _, _, true = true_density_grid(x_lim=(lo, hi), nx=n, ny=n)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True, layout="constrained")
-    vmax = float(np.quantile(true, 0.995))
-    _density_panel(axes[0], xs, ys, learned, "MDN", vmax)
-    im = _density_panel(axes[1], xs, ys, true, "exact", vmax)
+    top = float(np.quantile(true, 0.995)) if vmax is None else float(vmax)
+    _density_panel(axes[0], xs, ys, learned, "MDN", top)
+    im = _density_panel(axes[1], xs, ys, true, "exact", top)
     axes[1].set_ylabel("")
-    fig.colorbar(im, ax=axes, label="p(y | x)", shrink=0.9)
+    fig.colorbar(im, ax=axes, label="p(y | x)", shrink=0.9, extend="neither" if vmax is None else "max")
     fig.suptitle(title)
     return fig
 

@@ -252,6 +252,37 @@ def test_plot_components_draws_each_components_parameters(trained):
     assert len(plt.get_fignums()) == 0
 
 
+def test_density_comparison_colour_range_and_x_range(trained):
+    """x_lim sets the drawn x range of both panels and vmax their shared colour
+    range; the exact panel's pixels are the exact density on that grid."""
+    import matplotlib.pyplot as plt
+
+    from mdn_helpers.data import true_conditional_density
+
+    _, _, model, _ = trained
+    fig = plots.plot_density_comparison(model, n=30, x_lim=(-15.0, 15.0), vmax=0.6)
+    im_model, im_exact = (ax.images[0] for ax in fig.axes[:2])
+    assert im_model.get_clim() == im_exact.get_clim() == (0.0, 0.6)
+    assert im_exact.get_extent()[:2] == [-15.0, 15.0]
+    xs = torch.linspace(-15, 15, 30, dtype=torch.float64)
+    ys = torch.linspace(-15, 15, 30, dtype=torch.float64)
+    np.testing.assert_allclose(im_exact.get_array(), true_conditional_density(xs, ys).T.numpy(), rtol=1e-6)
+    assert fig.axes[2].get_label() == "<colorbar>" and fig.axes[2].collections  # the colour bar exists
+    plt.close(fig)
+    default = plots.plot_density_comparison(model, n=30)
+    assert default.axes[1].images[0].get_extent()[:2] == [-20.0, 20.0]
+    top = np.quantile(plots.true_density_grid(nx=30, ny=30)[2], 0.995)  # default: the exact density's 99.5 %
+    np.testing.assert_allclose(default.axes[1].images[0].get_clim(), (0.0, top))
+    plt.close(default)
+    with pytest.raises(ValueError, match="vmax must be > 0"):
+        plots.plot_density_comparison(model, vmax=0.0)
+    with pytest.raises(TypeError, match="vmax must be a real number"):
+        plots.plot_density_comparison(model, vmax="0.6")
+    with pytest.raises(ValueError, match="x_lim must be"):
+        plots.plot_density_comparison(model, x_lim=(5.0, -5.0))
+    assert len(plt.get_fignums()) == 0
+
+
 def test_plot_nll_gap_draws_the_gap_and_the_density_of_x():
     import matplotlib.pyplot as plt
 
