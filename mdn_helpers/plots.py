@@ -481,11 +481,14 @@ def plot_critic(critic, x, y, *, fake=None, n: int = 100, vlim: tuple[float, flo
     # sky blue: visible on both ends of magma, unlike the darker data blue
     ax.scatter(x, y, s=2, color="#56B4E9", alpha=0.9, linewidths=0, label="data")
     if pts is not None:
-        ax.scatter(pts[:, 0], pts[:, 1], s=2, color="#009E73", alpha=0.8, linewidths=0, label="generated")
+        # white crosses: unlike green, told apart from the sky-blue data on every part of magma
+        ax.scatter(pts[:, 0], pts[:, 1], s=4, color="white", marker="x", alpha=0.7, linewidths=0.6, label="generated")
     fig.colorbar(im, ax=ax, label="critic f(x, y)", extend="both")
     ax.set(xlabel="x", ylabel="y", title=title, xlim=X_LIM, ylim=Y_LIM)
     ax.grid(False)
-    ax.legend(loc="upper left", markerscale=4, frameon=True)
+    legend = ax.legend(loc="upper left", markerscale=4, frameon=True, facecolor="0.35")
+    for text in legend.get_texts():
+        text.set_color("white")
     return fig
 
 
