@@ -481,8 +481,9 @@ def plot_critic(critic, x, y, *, fake=None, n: int = 100, vlim: tuple[float, flo
     # sky blue: visible on both ends of magma, unlike the darker data blue
     ax.scatter(x, y, s=2, color="#56B4E9", alpha=0.9, linewidths=0, label="data")
     if pts is not None:
-        # white crosses: unlike green, told apart from the sky-blue data on every part of magma
-        ax.scatter(pts[:, 0], pts[:, 1], s=4, color="white", marker="x", alpha=0.7, linewidths=0.6, label="generated")
+        # vermillion crosses (the model colour): seen on both the dark and the light end of magma
+        ax.scatter(pts[:, 0], pts[:, 1], s=5, color=COLORS["model"], marker="x", alpha=0.8, linewidths=0.6,
+                   label="generated")
     fig.colorbar(im, ax=ax, label="critic f(x, y)", extend="both")
     ax.set(xlabel="x", ylabel="y", title=title, xlim=X_LIM, ylim=Y_LIM)
     ax.grid(False)
