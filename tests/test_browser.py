@@ -112,8 +112,11 @@ JS_KEY_TO_DRAW = """(sel) => document.querySelector(sel).mdnExplorer.lastDrawEnd
 # Keep the notebook's kernel busy for a few seconds (straight through its connection, no cell).
 JS_BUSY_KERNEL = """() => {
   const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-  k.requestExecute({code: 'import time; time.sleep(4)', silent: true, store_history: false});
+  window.__mdnSleepDone = false;
+  const future = k.requestExecute({code: 'import time; time.sleep(8)', silent: true, store_history: false});
+  future.done.then(() => { window.__mdnSleepDone = true; });
 }"""
+JS_SLEEP_DONE = "() => window.__mdnSleepDone"
 CANVAS_02 = ".mdn-bias-figure canvas.mdn-bias-canvas"
 CANVAS_PAGE = "#explorer canvas.mdn-bias-canvas"
 TIMINGS = SHOTS / "explorer_timings.json"
@@ -306,7 +309,9 @@ def check_02(page, lab):
     page.evaluate(JS_BUSY_KERNEL)
     wait_until("the kernel to be busy", lambda: page.evaluate(JS_RUN_STATE)["kernel"] == "busy", 10, 0.05)
     key_step(page, CANVAS_02, "ArrowLeft", "std_bias while the kernel sleeps")
-    assert page.evaluate(JS_RUN_STATE)["kernel"] == "busy", "the kernel finished its sleep before the redraw"
+    # the kernel's status also flickers busy for the sliders' comm messages, so ask the sleep itself
+    assert page.evaluate(JS_SLEEP_DONE) is False, "the kernel finished its sleep before the redraw"
+    wait_until("the kernel's sleep to end", lambda: page.evaluate(JS_SLEEP_DONE) is True, 30)
     wait_until("the kernel to be idle again", lambda: page.evaluate(JS_RUN_STATE)["kernel"] == "idle", 30)
 
     state = page.evaluate(JS_RUN_STATE)
