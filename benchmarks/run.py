@@ -304,7 +304,7 @@ def table(r: dict, mode: str) -> str:
          f"{r['penguins_nll_linear']:.3f}, Gaussian {r['penguins_nll_gaussian']:.3f}",
          f"<= {g['penguins_nll']}, beats linear on every split",
          met(r["penguins_nll_mdn"] <= g["penguins_nll"] and r["penguins_mdn_beats_linear_every_split"])),
-        ("notebooks, all three", "", "see README", "<= 3 min", ""),
+        ("notebooks: 01-03 under nbval (RESULTS.md)", "", "see RESULTS.md", "<= 150 s", ""),
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
