@@ -334,7 +334,9 @@ def plot_components(model, *, x_lim: Sequence[float] = (-15.0, 15.0), n: int = 3
     k = pi.shape[1]
     if k > 20:
         raise ValueError(f"model has {k} components; plot_components draws at most 20 (one colour each)")
-    colors = plt.get_cmap("tab20")(np.arange(k))
+    # tab20 comes in dark/light pairs of one hue: take the ten dark ones first, so components 0-9 get
+    # ten different hues and only 10-19 repeat a hue (lighter)
+    colors = plt.get_cmap("tab20")(np.r_[0:20:2, 1:20:2][:k])
     fig, axes = plt.subplots(3, 1, figsize=(7.5, 8.0), sharex=True, layout="constrained",
                              gridspec_kw=dict(height_ratios=(1, 2, 1)))
     xs = xs.numpy()

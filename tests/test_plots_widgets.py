@@ -327,3 +327,19 @@ def test_true_density_colour_range_comes_from_the_chosen_x_range():
         with pytest.raises(ValueError, match="lim"):
             plots.plot_true_density(n=10, **bad)
     plt.close("all")
+
+
+def test_plot_components_gives_the_first_ten_components_ten_hues():
+    from matplotlib.colors import rgb_to_hsv, to_rgb
+
+    from mdn_helpers.loop import seeded_init
+    from mdn_helpers.mdn import MDN
+
+    with seeded_init(0):
+        model = MDN(n_hidden=8, n_components=12)
+    fig = plots.plot_components(model)
+    lines = fig.axes[0].get_lines()[:12]               # the weights panel: one line per component
+    hues = [round(float(rgb_to_hsv(to_rgb(line.get_color()))[0]), 3) for line in lines]
+    assert len(set(hues[:10])) == 10                   # no two of the first ten share a hue
+    nearest = min(range(10), key=lambda j: abs(hues[j] - hues[10]))
+    assert nearest == 0 and to_rgb(lines[10].get_color()) != to_rgb(lines[0].get_color())  # lighter repeats
