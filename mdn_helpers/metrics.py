@@ -24,7 +24,9 @@ from torch import nn
 
 from ._checks import (as_float_tensor, check_finite_1d, check_finite_2d, check_model, check_nonneg_int,
                       check_positive_int, check_real)
-from .data import Y_HIGH, Y_LOW, check_xy, seeded_sample, true_joint_log_density
+from .data import (Y_HIGH, Y_LOW, check_xy, inverted_sine_f, log_normaliser, seeded_sample,
+                   true_joint_log_density)
+from .mixture import MixtureParams, mixture_nll
 from .loop import derive_seed
 
 #: Most pairwise distances `energy_distance` computes (n·m + n² + m²): about
@@ -168,9 +170,6 @@ def nll_gap_by_x(model: nn.Module, x: Tensor, n_grid: int = 2001) -> Tensor:
     lives), the same rule that normalises p. Averaged over x ~ p(x) = Z(x)/21
     it is the model's expected held-out NLL minus `bayes_nll()`.
     """
-    from .data import Y_HIGH, Y_LOW, inverted_sine_f, log_normaliser
-    from .mixture import MixtureParams, mixture_nll
-
     dev = check_model("model", model, "log_params").device
     check_positive_int("n_grid", n_grid, minimum=3, maximum=1_000_000)
     x = check_finite_1d("x", x).to(torch.float64)

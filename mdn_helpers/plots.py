@@ -14,7 +14,7 @@ import torch
 from matplotlib.figure import Figure
 
 from ._checks import check_bool, check_model, check_positive_int, check_real
-from .data import Y_HIGH, Y_LOW, ExactLaw, true_conditional_density, true_conditional_mean
+from .data import Y_HIGH, Y_LOW, ExactLaw, log_normaliser, true_conditional_density, true_conditional_mean
 from .calibration import _check_points, check_law, pit, x_bins
 from .loop import derive_seed
 from .mixture import check_bias
@@ -362,8 +362,6 @@ def plot_nll_gap(gap, xs, *, marks: Sequence[float] = (), ax=None,
     """The expected NLL gap at each x (`metrics.nll_gap_by_x`: gap (m,) at xs
     (m,)), with the density of x, p(x) = Z(x)/21, on a second axis and
     optional vertical lines at `marks` (e.g. the turning values of f)."""
-    from .data import log_normaliser
-
     xs_np, gap_np = _pair(xs, gap, "xs", "gap")
     marks = _numbers("marks", marks, max_length=20) if len(marks) else []
     p_x = log_normaliser(torch.as_tensor(xs_np, dtype=torch.float64)).exp().numpy() / (Y_HIGH - Y_LOW)
