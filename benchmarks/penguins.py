@@ -12,6 +12,7 @@ of the linear-Gaussian regression (least squares, residual variance by
 maximum likelihood), and of `fit_mdn(x, y, seed=0)` with the default recipe.
 `run.py` imports `penguin_results` from here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,15 +74,27 @@ def penguin_results(progress: bool = False, log=print, **overrides) -> dict:
         t0 = time.perf_counter()
         model, hist = fit_mdn(x[tr], y[tr], seed=0, progress=progress, **overrides)
         secs = time.perf_counter() - t0
-        row = dict(gaussian=gaussian_nll(y[tr], y[te]), linear=linear_gaussian_nll(x[tr], y[tr], x[te], y[te]),
-                   mdn=heldout_nll(model, x[te], y[te]), seconds=secs, steps=hist.steps,
-                   n_components=hist.recipe["n_components"])
+        row = dict(
+            gaussian=gaussian_nll(y[tr], y[te]),
+            linear=linear_gaussian_nll(x[tr], y[tr], x[te], y[te]),
+            mdn=heldout_nll(model, x[te], y[te]),
+            seconds=secs,
+            steps=hist.steps,
+            n_components=hist.recipe["n_components"],
+        )
         rows.append(row)
-        log(f"  split {i}: gaussian {row['gaussian']:.3f}  linear {row['linear']:.3f}  mdn {row['mdn']:.3f}"
-            f"  ({secs:.1f} s, {hist.steps} steps, {row['n_components']} components)")
+        log(
+            f"  split {i}: gaussian {row['gaussian']:.3f}  linear {row['linear']:.3f}  mdn {row['mdn']:.3f}"
+            f"  ({secs:.1f} s, {hist.steps} steps, {row['n_components']} components)"
+        )
     mean = {k: statistics.mean(r[k] for r in rows) for k in ("gaussian", "linear", "mdn", "seconds")}
-    return {"n_birds": int(x.shape[0]), "n_train": N_TRAIN, "splits": rows, "mean": mean,
-            "mdn_beats_linear_every_split": all(r["mdn"] < r["linear"] for r in rows)}
+    return {
+        "n_birds": int(x.shape[0]),
+        "n_train": N_TRAIN,
+        "splits": rows,
+        "mean": mean,
+        "mdn_beats_linear_every_split": all(r["mdn"] < r["linear"] for r in rows),
+    }
 
 
 def main(argv=None) -> None:
@@ -91,9 +104,11 @@ def main(argv=None) -> None:
     r = penguin_results()
     m = r["mean"]
     print(f"{r['n_birds']} birds, {N_SPLITS} splits of {N_TRAIN} train / {r['n_birds'] - N_TRAIN} held out")
-    print(f"mean held-out NLL: gaussian {m['gaussian']:.3f}  linear-Gaussian {m['linear']:.3f}  "
-          f"MDN {m['mdn']:.3f} ({m['seconds']:.1f} s a fit); MDN beats linear on every split: "
-          f"{r['mdn_beats_linear_every_split']}")
+    print(
+        f"mean held-out NLL: gaussian {m['gaussian']:.3f}  linear-Gaussian {m['linear']:.3f}  "
+        f"MDN {m['mdn']:.3f} ({m['seconds']:.1f} s a fit); MDN beats linear on every split: "
+        f"{r['mdn_beats_linear_every_split']}"
+    )
     if args.json:
         print(json.dumps(r))
 

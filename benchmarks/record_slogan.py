@@ -9,6 +9,7 @@ same way: the energy distance of the run's last evaluation (history["energy"],
 density is negligible (`low_density_share`, k = 3, over `repeats` draws of
 `n_share` points, draw r seeded r). Writes benchmarks/recorded_slogan.json.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -21,7 +22,7 @@ from pathlib import Path
 import torch
 
 from mdn_helpers.metrics import low_density_share
-from mdn_helpers.slogan_train import DEFAULT_RECIPE, train_slogan
+from mdn_helpers.slogan_train import train_slogan
 
 SEED, N_SHARE, REPEATS = 0, 10_000, 5
 OUT = Path(__file__).with_name("recorded_slogan.json")
@@ -30,15 +31,24 @@ OUT = Path(__file__).with_name("recorded_slogan.json")
 def main() -> dict:
     generator, _, history = train_slogan(seed=SEED, progress=False)
     with torch.no_grad():
-        shares = [low_density_share(generator.sample(N_SHARE, generator=torch.Generator().manual_seed(r)))
-                  for r in range(REPEATS)]
+        shares = [
+            low_density_share(generator.sample(N_SHARE, generator=torch.Generator().manual_seed(r)))
+            for r in range(REPEATS)
+        ]
     record = {
         "what": "SLOGAN, train_slogan(seed=0) with the default recipe",
-        "recipe": history.recipe, "data": history.data, "seed": SEED,
-        "energy_last_eval": history["energy"][-1], "n_eval": history.recipe["n_eval"],
-        "low_density_share_mean": statistics.mean(shares), "low_density_share_sd": statistics.stdev(shares),
-        "n_share": N_SHARE, "repeats": REPEATS, "train_seconds": history.seconds,
-        "torch_version": torch.__version__, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "recipe": history.recipe,
+        "data": history.data,
+        "seed": SEED,
+        "energy_last_eval": history["energy"][-1],
+        "n_eval": history.recipe["n_eval"],
+        "low_density_share_mean": statistics.mean(shares),
+        "low_density_share_sd": statistics.stdev(shares),
+        "n_share": N_SHARE,
+        "repeats": REPEATS,
+        "train_seconds": history.seconds,
+        "torch_version": torch.__version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "date": datetime.date.today().isoformat(),
     }
     OUT.write_text(json.dumps(record, indent=1) + "\n")

@@ -11,6 +11,7 @@ default recipe with one component (K = 1, heteroscedastic regression); and
 the default MDN sampled with std_bias = 1 (every σ divided by e).
 Progress and timings go to stderr, the table to stdout.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,17 +46,23 @@ def main(argv: list[str] | None = None) -> int:
     single, _ = fit_mdn(x, y, seed=0, progress=False, n_components=1, **steps)
     log(f"K = 1 trained in {time.perf_counter() - t0:.1f} s")
 
-    rows = [("exact law", ExactLaw(), {}), ("default MDN (K = 15)", model, {}),
-            ("5-model ensemble", ensemble, {}), ("K = 1", single, {}),
-            ("default MDN, std_bias = 1", model, {"std_bias": 1.0})]
+    rows = [
+        ("exact law", ExactLaw(), {}),
+        ("default MDN (K = 15)", model, {}),
+        ("5-model ensemble", ensemble, {}),
+        ("K = 1", single, {}),
+        ("default MDN, std_bias = 1", model, {"std_bias": 1.0}),
+    ]
     cards = {}
     for name, law, kw in rows:
         t0 = time.perf_counter()
         cards[name] = scorecard(law, xt, yt, **kw)
         log(f"scored {name} in {time.perf_counter() - t0:.1f} s")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"{yt.shape[0]:,} held-out points (make_splits(seed=0).test); torch {torch.__version__}, "
-          f"{os.cpu_count()} CPUs, load average {load:.1f}\n")
+    print(
+        f"{yt.shape[0]:,} held-out points (make_splits(seed=0).test); torch {torch.__version__}, "
+        f"{os.cpu_count()} CPUs, load average {load:.1f}\n"
+    )
     print(scorecard_table(cards))
     return 0
 

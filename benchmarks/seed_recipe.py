@@ -15,6 +15,7 @@ scored on a fixed test set, and that time is left out of the training clock.
 The seed did its SLOGAN in the same notebook; that schedule is
 `mdn_helpers.slogan.train_slogan(recipe="seed")`, so it is not repeated here.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,9 +40,9 @@ class GaussianMixture1d(torch.nn.Module):
 
     def params(self, inp, pi_bias=0, std_bias=0):
         p = self.lin(inp)
-        pi = torch.nn.functional.softmax(p[:, :self.n_mixtures] * (1 + pi_bias), dim=1)
-        mu = p[:, self.n_mixtures:2 * self.n_mixtures]
-        sigma = (p[:, 2 * self.n_mixtures:] - std_bias).exp()
+        pi = torch.nn.functional.softmax(p[:, : self.n_mixtures] * (1 + pi_bias), dim=1)
+        mu = p[:, self.n_mixtures : 2 * self.n_mixtures]
+        sigma = (p[:, 2 * self.n_mixtures :] - std_bias).exp()
         sigma = sigma + self.eps
         return pi, mu, sigma
 
@@ -75,7 +76,7 @@ class SeedRun:
     eval_epoch: list[int] = field(default_factory=list)
     eval_seconds: list[float] = field(default_factory=list)  # training seconds at each evaluation
     eval_nll: list[float] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)    # per epoch, as the seed's `losses`
+    train_loss: list[float] = field(default_factory=list)  # per epoch, as the seed's `losses`
     seconds: float = 0.0
 
     @property
@@ -90,12 +91,19 @@ def seed_nll(model: Model, x: torch.Tensor, y: torch.Tensor, chunk: int = 50_000
     """Mean NLL of the seed's model on (x, y), both (n,)."""
     total = 0.0
     for s in range(0, x.shape[0], chunk):
-        total += float(model(x[s:s + chunk].unsqueeze(1), y[s:s + chunk])) * x[s:s + chunk].shape[0]
+        total += float(model(x[s : s + chunk].unsqueeze(1), y[s : s + chunk])) * x[s : s + chunk].shape[0]
     return total / x.shape[0]
 
 
-def train_seed_mdn(train_ds, test: tuple[torch.Tensor, torch.Tensor], *, epochs: int = 2000,
-                   eval_every: int = 10, seed: int = 0, device: str = "cpu") -> tuple[Model, SeedRun]:
+def train_seed_mdn(
+    train_ds,
+    test: tuple[torch.Tensor, torch.Tensor],
+    *,
+    epochs: int = 2000,
+    eval_every: int = 10,
+    seed: int = 0,
+    device: str = "cpu",
+) -> tuple[Model, SeedRun]:
     """Run the seed's recipe on `train_ds` (a map-style Dataset of (x_i, y_i)),
     scoring the held-out NLL on `test` = (x, y) every `eval_every` epochs and
     after the last. Uses torch's current thread setting; seeds the global RNG.

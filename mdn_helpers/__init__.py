@@ -3,9 +3,12 @@
 Mixture density networks (and a Lipschitz-critic GAN) on David Ha's inverted
 sine, with the exact conditional density to score them against.
 """
+
+from importlib import metadata as _metadata
+
 from .baselines import LinearGaussian, fit_linear_gaussian
-from .checkpoint import load_checkpoint, save_checkpoint
 from .calibration import scorecard, scorecard_table
+from .checkpoint import load_checkpoint, save_checkpoint
 from .data import (
     ExactLaw,
     InvertedSine,
@@ -21,23 +24,73 @@ from .data import (
 )
 from .loop import History, TrainingDiverged, derive_seed
 from .mdn import MDN, GaussianMixture1d, MDNEnsemble
+from .metrics import (
+    energy_distance,
+    energy_noise_floor,
+    heldout_nll,
+    low_density_share,
+    mdn_energy_distance,
+    mdn_joint_sample,
+    slogan_energy,
+)
 from .mixture import MixtureParams
-from .scoring import mixture_cdf, mixture_crps, mixture_interval, mixture_quantile
 from .recipes import Recipe
-from .metrics import (energy_distance, energy_noise_floor, heldout_nll, low_density_share, mdn_energy_distance,
-                      mdn_joint_sample, slogan_energy)
+from .scoring import mixture_cdf, mixture_crps, mixture_interval, mixture_quantile
 from .slogan import Critic, CriticTerms, SloganGenerator, slogan_critic_loss, slogan_critic_terms, slogan_generator_loss
 from .slogan_train import SloganRecipe, train_slogan
 from .train import MDNRecipe, fit_mdn, fit_mdn_ensemble, fit_mean_regression
 
 __all__ = [
-    "Critic", "CriticTerms", "ExactLaw", "GaussianMixture1d", "History", "InvertedSine", "LinearGaussian", "MDN",
-    "MDNEnsemble", "MDNRecipe", "MixtureParams", "Recipe", "SloganGenerator", "SloganRecipe", "Splits",
-    "TrainingDiverged", "bayes_nll", "derive_seed", "energy_distance", "energy_noise_floor", "fit_linear_gaussian",
-    "fit_mdn", "fit_mdn_ensemble", "fit_mean_regression", "heldout_nll", "inverted_sine_f", "load_checkpoint",
-    "low_density_share", "make_splits", "mdn_energy_distance", "mdn_joint_sample", "mixture_cdf", "mixture_crps",
-    "mixture_interval", "mixture_quantile", "sample_inverted_sine", "save_checkpoint", "scorecard", "scorecard_table",
-    "seeded_sample", "slogan_critic_loss", "slogan_critic_terms", "slogan_energy", "slogan_generator_loss",
-    "train_slogan", "true_conditional_density", "true_joint_log_density", "true_log_density",
+    "MDN",
+    "Critic",
+    "CriticTerms",
+    "ExactLaw",
+    "GaussianMixture1d",
+    "History",
+    "InvertedSine",
+    "LinearGaussian",
+    "MDNEnsemble",
+    "MDNRecipe",
+    "MixtureParams",
+    "Recipe",
+    "SloganGenerator",
+    "SloganRecipe",
+    "Splits",
+    "TrainingDiverged",
+    "bayes_nll",
+    "derive_seed",
+    "energy_distance",
+    "energy_noise_floor",
+    "fit_linear_gaussian",
+    "fit_mdn",
+    "fit_mdn_ensemble",
+    "fit_mean_regression",
+    "heldout_nll",
+    "inverted_sine_f",
+    "load_checkpoint",
+    "low_density_share",
+    "make_splits",
+    "mdn_energy_distance",
+    "mdn_joint_sample",
+    "mixture_cdf",
+    "mixture_crps",
+    "mixture_interval",
+    "mixture_quantile",
+    "sample_inverted_sine",
+    "save_checkpoint",
+    "scorecard",
+    "scorecard_table",
+    "seeded_sample",
+    "slogan_critic_loss",
+    "slogan_critic_terms",
+    "slogan_energy",
+    "slogan_generator_loss",
+    "train_slogan",
+    "true_conditional_density",
+    "true_joint_log_density",
+    "true_log_density",
 ]
-__version__ = "0.2.0"
+try:
+    __version__ = _metadata.version("mdn-helpers")
+except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"

@@ -10,6 +10,7 @@ Every argument, and the output folder (created, and test-written), is checked
 before any training starts; a bad one ends the run with one line on stderr,
 ``error: ...``, and exit status 2 (no traceback).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,7 @@ def run_mdn(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     splits = make_splits(args.n_train, 1000, args.n_test, seed=args.seed)
     x, y = splits.train.tensors()
-    model, hist = fit_mdn(x, y, seed=args.seed, device=args.device, steps=args.steps,
-                          progress=not args.no_progress)
+    model, hist = fit_mdn(x, y, seed=args.seed, device=args.device, steps=args.steps, progress=not args.no_progress)
     nll = heldout_nll(model, *splits.test.tensors())
     bayes = bayes_nll()
     ckpt = save_checkpoint(model, out / "mdn.pt", extra={"heldout_nll": nll, "seed": args.seed})
@@ -59,15 +59,24 @@ def run_mdn(args: argparse.Namespace) -> dict:
     def draw(std_bias: float, tag: str):
         g = torch.Generator(device=dev).manual_seed(derive_seed(args.seed, tag))
         return model.sample(xs.to(dev), std_bias=std_bias, generator=g).cpu()
+
     ys, ys_b = draw(0.0, "cli/samples"), draw(10.0, "cli/biased")
     files = [
-        _save(plots.plot_samples(x, y, xs, ys, x_biased=xs, y_biased=ys_b, biased_label="std_bias = 10"),
-              out / "mdn_samples.png"),
+        _save(
+            plots.plot_samples(x, y, xs, ys, x_biased=xs, y_biased=ys_b, biased_label="std_bias = 10"),
+            out / "mdn_samples.png",
+        ),
         _save(plots.plot_loss(hist, bayes=bayes), out / "mdn_loss.png"),
         _save(plots.plot_density_comparison(model), out / "mdn_density.png"),
     ]
-    return {"checkpoint": str(ckpt), "figures": [str(f) for f in files], "heldout_nll": round(nll, 4),
-            "bayes_nll": round(bayes, 4), "train_seconds": round(hist.seconds, 2), "n_test": args.n_test}
+    return {
+        "checkpoint": str(ckpt),
+        "figures": [str(f) for f in files],
+        "heldout_nll": round(nll, 4),
+        "bayes_nll": round(bayes, 4),
+        "train_seconds": round(hist.seconds, 2),
+        "n_test": args.n_test,
+    }
 
 
 def run_slogan(args: argparse.Namespace) -> dict:
@@ -85,8 +94,10 @@ def run_slogan(args: argparse.Namespace) -> dict:
     energy = slogan_energy(gen, args.n_eval, seed=args.seed)
     floor_mean, floor_sd = energy_noise_floor(args.n_eval, seed=args.seed)
     extra = {"energy_distance": energy, "seed": args.seed, "steps": hist.steps}
-    ckpts = [save_checkpoint(gen, out / "slogan_generator.pt", extra=extra),
-             save_checkpoint(critic, out / "slogan_critic.pt", extra=extra)]
+    ckpts = [
+        save_checkpoint(gen, out / "slogan_generator.pt", extra=extra),
+        save_checkpoint(critic, out / "slogan_critic.pt", extra=extra),
+    ]
     data = joint_sample(3000, derive_seed(args.seed, "cli/data"))
     dev = next(gen.parameters()).device
     with torch.no_grad():
@@ -96,10 +107,17 @@ def run_slogan(args: argparse.Namespace) -> dict:
         _save(plots.plot_gan_densities(fake, data[:, 0], data[:, 1]), out / "slogan_densities.png"),
         _save(plots.plot_critic(critic, data[:, 0], data[:, 1], fake=fake), out / "slogan_critic.png"),
     ]
-    return {"checkpoints": [str(c) for c in ckpts], "figures": [str(f) for f in files],
-            "energy_distance": round(energy, 5), "noise_floor_mean": round(floor_mean, 5),
-            "noise_floor_sd": round(floor_sd, 5), "n_eval": args.n_eval, "steps": hist.steps,
-            "train_seconds": round(hist.seconds, 2), "data": hist.data}
+    return {
+        "checkpoints": [str(c) for c in ckpts],
+        "figures": [str(f) for f in files],
+        "energy_distance": round(energy, 5),
+        "noise_floor_mean": round(floor_mean, 5),
+        "noise_floor_sd": round(floor_sd, 5),
+        "n_eval": args.n_eval,
+        "steps": hist.steps,
+        "train_seconds": round(hist.seconds, 2),
+        "data": hist.data,
+    }
 
 
 def run_explorer(args: argparse.Namespace) -> dict:
@@ -116,12 +134,15 @@ def run_explorer(args: argparse.Namespace) -> dict:
         model = load_checkpoint(args.checkpoint, device=args.device)
         source = str(args.checkpoint)
     else:
-        model, _ = fit_mdn(x, y, seed=args.seed, device=args.device, steps=args.steps,
-                           progress=not args.no_progress)
+        model, _ = fit_mdn(x, y, seed=args.seed, device=args.device, steps=args.steps, progress=not args.no_progress)
         source = f"trained: default recipe, seed {args.seed}, {args.steps} steps, {args.n_train} points"
     page = write_explorer_page(args.out, explorer_grid(model), data=(x, y), n=args.n, seed=args.seed)
-    return {"page": str(page), "bytes": page.stat().st_size, "model": source,
-            "seconds": round(time.perf_counter() - t0, 2)}
+    return {
+        "page": str(page),
+        "bytes": page.stat().st_size,
+        "model": source,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
 
 
 def _prepare_out(out: str) -> Path:

@@ -1,4 +1,5 @@
 """Argument checks shared by the public functions: each error names the argument."""
+
 from __future__ import annotations
 
 import numbers
@@ -62,13 +63,12 @@ def as_float_tensor(name: str, value) -> Tensor:
     else:
         try:
             t = torch.as_tensor(value)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the argument's name
+        except Exception as exc:
             raise TypeError(f"{name} must be a tensor or array of numbers, got {type(value).__name__}") from exc
     if t.dtype == torch.bool or t.is_complex():
         raise TypeError(f"{name} must hold real numbers, got dtype {t.dtype}")
     if t.device.type == "meta":
-        raise ValueError(f"{name} is a tensor on the meta device (a shape without values); give one on 'cpu' or "
-                         "'cuda'")
+        raise ValueError(f"{name} is a tensor on the meta device (a shape without values); give one on 'cpu' or 'cuda'")
     if not t.is_floating_point():
         t = t.to(torch.get_default_dtype())
     return t
@@ -141,8 +141,10 @@ def check_float32_range(name: str, t: Tensor) -> Tensor:
     dtype); a ValueError naming `name` otherwise (float64 values beyond ±3.4e38)."""
     if t.dtype in (torch.float64,) and t.numel() and not bool(torch.isfinite(t.to(torch.float32)).all()):
         big = float(t.abs().max())
-        raise ValueError(f"{name} must be representable in float32 (|{name}| <= {FLOAT32_MAX:.4g}), "
-                         f"got a value of magnitude {big:.4g}")
+        raise ValueError(
+            f"{name} must be representable in float32 (|{name}| <= {FLOAT32_MAX:.4g}), "
+            f"got a value of magnitude {big:.4g}"
+        )
     return t
 
 
@@ -158,8 +160,9 @@ def check_model(name: str, model, *methods: str) -> Tensor:
     if not params:
         raise ValueError(f"{name} has no parameters (weights): a {type(model).__name__} is not a trained model")
     if any(p.device.type == "meta" for p in params):
-        raise ValueError(f"{name} has weights on the meta device (shapes without values); build or load it on "
-                         "'cpu' or 'cuda'")
+        raise ValueError(
+            f"{name} has weights on the meta device (shapes without values); build or load it on 'cpu' or 'cuda'"
+        )
     return params[0]
 
 
@@ -167,5 +170,6 @@ def check_parameter_count(what: str, count: int, arguments: str) -> None:
     """A ValueError if a network of `count` weights would exceed MAX_PARAMETERS;
     `arguments` names the arguments that set its size."""
     if count > MAX_PARAMETERS:
-        raise ValueError(f"{what} would have {count:_} weights, more than the {MAX_PARAMETERS:_} allowed; "
-                         f"use smaller {arguments}")
+        raise ValueError(
+            f"{what} would have {count:_} weights, more than the {MAX_PARAMETERS:_} allowed; use smaller {arguments}"
+        )

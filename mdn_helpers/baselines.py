@@ -9,6 +9,7 @@ maximum likelihood), in closed form (`fit_linear_gaussian`). A
 the same code the MDN's go through; `calibration.scorecard` and
 `plots.plot_pit` take it as they take a model. Everything is float64.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,10 @@ class LinearGaussian:
     def __init__(self, coef: Tensor, sd: float):
         coef = as_float_tensor("coef", coef)
         if coef.dim() != 1 or coef.shape[0] < 2:
-            raise ValueError(f"coef must have shape (d + 1,) with d >= 1 (an intercept, then one slope per "
-                             f"feature), got shape {tuple(coef.shape)}")
+            raise ValueError(
+                f"coef must have shape (d + 1,) with d >= 1 (an intercept, then one slope per "
+                f"feature), got shape {tuple(coef.shape)}"
+            )
         self.coef = check_finite("coef", coef.detach().to("cpu", torch.float64).clone())
         self.sd = check_real("sd", sd, minimum=0.0, strict=True)
         self.n_in = self.coef.shape[0] - 1
@@ -62,8 +65,7 @@ class LinearGaussian:
         p = self.log_params(x)
         y = as_float_tensor("y", y)
         if y.dim() != 1 or y.shape[0] != p.mu.shape[0]:
-            raise ValueError(f"y must have shape ({p.mu.shape[0]},) (one value per row of x), got "
-                             f"{tuple(y.shape)}")
+            raise ValueError(f"y must have shape ({p.mu.shape[0]},) (one value per row of x), got {tuple(y.shape)}")
         return p, check_finite("y", y).to("cpu", torch.float64)
 
     def log_prob(self, x: Tensor, y: Tensor) -> Tensor:
@@ -91,8 +93,10 @@ class LinearGaussian:
         if y.dim() != 1 or y.shape[0] == 0:
             raise ValueError(f"y must be 1-d of shape (n,) and not empty, got shape {tuple(y.shape)}")
         if mu.shape[0] * y.shape[0] > MAX_DENSITY_VALUES:
-            raise ValueError(f"x and y make a grid of {mu.shape[0]:_} × {y.shape[0]:_} points, more than the "
-                             f"{MAX_DENSITY_VALUES:_} values allowed at once; use fewer points")
+            raise ValueError(
+                f"x and y make a grid of {mu.shape[0]:_} × {y.shape[0]:_} points, more than the "
+                f"{MAX_DENSITY_VALUES:_} values allowed at once; use fewer points"
+            )
         z = (y[None, :] - mu[:, None]) / self.sd
         return torch.exp(-0.5 * z * z) / (self.sd * math.sqrt(2 * math.pi))
 
@@ -107,8 +111,9 @@ def fit_linear_gaussian(x: Tensor, y: Tensor) -> LinearGaussian:
     n = x.shape[0]
     d = 1 if x.dim() == 1 else x.shape[1]
     if n < d + 2:
-        raise ValueError(f"x and y need at least d + 2 = {d + 2} points for {d} feature(s) (a line and a noise "
-                         f"level), got {n}")
+        raise ValueError(
+            f"x and y need at least d + 2 = {d + 2} points for {d} feature(s) (a line and a noise level), got {n}"
+        )
     design = torch.cat([torch.ones(n, 1, dtype=torch.float64), x.reshape(n, d)], 1)
     scale = design.abs().amax(0).clamp_min(1.0)  # columns scaled to at most 1: no overflow inside lstsq
     coef = torch.linalg.lstsq(design / scale, y[:, None]).solution[:, 0] / scale
@@ -117,6 +122,8 @@ def fit_linear_gaussian(x: Tensor, y: Tensor) -> LinearGaussian:
         raise ValueError("x and y are too large to fit in float64 (the least-squares solution overflows); rescale them")
     sd = float(torch.linalg.vector_norm(resid)) / math.sqrt(n)  # the root mean square, without squaring
     if not sd > EXACT_FIT * float(y.abs().max()) or sd == 0:
-        raise ValueError(f"y is fitted exactly by a line in x (every residual is 0 up to rounding, sd = {sd:.3g}): "
-                         "a Gaussian noise level needs some residual")
+        raise ValueError(
+            f"y is fitted exactly by a line in x (every residual is 0 up to rounding, sd = {sd:.3g}): "
+            "a Gaussian noise level needs some residual"
+        )
     return LinearGaussian(coef, sd)

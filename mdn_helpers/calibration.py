@@ -19,6 +19,7 @@ held against.
   column where x is (n, d)): calibration on average can hide miscalibration
   at some x.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,6 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import as_float_tensor, check_finite, check_finite_1d, check_model, check_positive_int
-from .data import ExactLaw
 from .mixture import check_bias
 
 #: The central-interval levels whose coverage the scorecard reports.
@@ -42,7 +42,7 @@ def kolmogorov_sf(lam: float) -> float:
     if lam <= 0:
         return 1.0
     if lam < 1.0:
-        s = sum(math.exp(-((2 * j - 1) ** 2) * math.pi ** 2 / (8 * lam * lam)) for j in range(1, 30))
+        s = sum(math.exp(-((2 * j - 1) ** 2) * math.pi**2 / (8 * lam * lam)) for j in range(1, 30))
         return min(1.0, max(0.0, 1.0 - math.sqrt(2 * math.pi) / lam * s))
     s = sum((-1) ** (j - 1) * math.exp(-2 * j * j * lam * lam) for j in range(1, 101))
     return min(1.0, max(0.0, 2 * s))
@@ -65,8 +65,10 @@ def check_law(law, name: str = "law") -> None:
     if isinstance(law, nn.Module):
         check_model(name, law, *_LAW_METHODS)
     elif not all(callable(getattr(law, m, None)) for m in _LAW_METHODS):
-        raise TypeError(f"{name} must be an MDN, an MDNEnsemble, an ExactLaw or a LinearGaussian (with log_prob, "
-                        f"cdf and crps methods), got {type(law).__name__}")
+        raise TypeError(
+            f"{name} must be an MDN, an MDNEnsemble, an ExactLaw or a LinearGaussian (with log_prob, "
+            f"cdf and crps methods), got {type(law).__name__}"
+        )
 
 
 def _bias_kwargs(law, pi_bias, std_bias) -> dict:
@@ -74,8 +76,10 @@ def _bias_kwargs(law, pi_bias, std_bias) -> dict:
     if isinstance(law, nn.Module):
         return dict(pi_bias=pi_bias, std_bias=std_bias)
     if pi_bias != 0.0 or std_bias != 0.0:
-        raise ValueError(f"pi_bias and std_bias apply to models only; the {type(law).__name__} takes none, got "
-                         f"pi_bias={pi_bias}, std_bias={std_bias}")
+        raise ValueError(
+            f"pi_bias and std_bias apply to models only; the {type(law).__name__} takes none, got "
+            f"pi_bias={pi_bias}, std_bias={std_bias}"
+        )
     return {}
 
 
@@ -132,22 +136,27 @@ def scorecard(law, x: Tensor, y: Tensor, *, bins: int = 10, pi_bias: float = 0.0
     ks, pvalue = ks_uniform(u)
     coverage = {lvl: float(((u >= (1 - lvl) / 2) & (u <= (1 + lvl) / 2)).double().mean()) for lvl in COVERAGE_LEVELS}
     worst = max(ks_uniform(u[idx])[0] for idx in x_bins(x, bins))
-    return dict(nll=nll, crps=crps, pit_ks=ks, pit_pvalue=pvalue, coverage=coverage, worst_bin_ks=worst,
-                n=int(y.shape[0]))
+    return dict(
+        nll=nll, crps=crps, pit_ks=ks, pit_pvalue=pvalue, coverage=coverage, worst_bin_ks=worst, n=int(y.shape[0])
+    )
 
 
 def scorecard_table(cards: dict) -> str:
     """Scorecards {name: scorecard(...)} as a markdown table, one row each."""
     if not isinstance(cards, dict) or not cards:
         raise TypeError(f"cards must be a non-empty dict {{name: scorecard}}, got {type(cards).__name__}")
-    head = ("| | NLL (nats) | CRPS | PIT KS | KS p-value | "
-            + " | ".join(f"cover {lvl:.0%}" for lvl in COVERAGE_LEVELS) + " | worst x-bin KS |")
+    head = (
+        "| | NLL (nats) | CRPS | PIT KS | KS p-value | "
+        + " | ".join(f"cover {lvl:.0%}" for lvl in COVERAGE_LEVELS)
+        + " | worst x-bin KS |"
+    )
     rows = [head, "|" + "---|" * (6 + len(COVERAGE_LEVELS))]
     for name, c in cards.items():
         if not isinstance(c, dict) or not {"nll", "crps", "pit_ks", "pit_pvalue", "coverage", "worst_bin_ks"} <= set(c):
             raise TypeError(f"cards[{name!r}] must be a scorecard (the dict `scorecard` returns)")
         cover = " | ".join(f"{100 * c['coverage'][lvl]:.1f} %" for lvl in COVERAGE_LEVELS)
-        rows.append(f"| {name} | {c['nll']:.3f} | {c['crps']:.4f} | {c['pit_ks']:.4f} | {c['pit_pvalue']:.2g} | "
-                    f"{cover} | {c['worst_bin_ks']:.4f} |")
+        rows.append(
+            f"| {name} | {c['nll']:.3f} | {c['crps']:.4f} | {c['pit_ks']:.4f} | {c['pit_pvalue']:.2g} | "
+            f"{cover} | {c['worst_bin_ks']:.4f} |"
+        )
     return "\n".join(rows)
-

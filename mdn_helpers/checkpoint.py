@@ -9,16 +9,17 @@ is built on the ``meta`` device (no memory) and must imply exactly the saved
 tensors' names and shapes, and the weights must be finite and agree with the
 config, all before a real model is built.
 """
+
 from __future__ import annotations
 
 import contextlib
-import pickle
 import io
 import os
+import pickle
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -57,11 +58,10 @@ def _kind_of(model: nn.Module) -> str:
 
 def _umask() -> int:
     """The process umask, read from /proc where it can be (changing nothing)."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        with open(_PROC_STATUS) as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
+    with contextlib.suppress(OSError, ValueError, IndexError), open(_PROC_STATUS) as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
     old = os.umask(0o077)  # process-wide for an instant: 077 narrows, never widens, a racing file
     os.umask(old)
     return old
@@ -91,11 +91,13 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, extra: dict | Non
     path = _as_path(path)
     kind = _kind_of(model)
     if extra is not None and not isinstance(extra, dict):
-        raise TypeError(f"extra must be a dict of numbers, strings, tensors, lists and dicts, got {type(extra).__name__}")
+        raise TypeError(
+            f"extra must be a dict of numbers, strings, tensors, lists and dicts, got {type(extra).__name__}"
+        )
     payload = {
         "format": FORMAT,
         "kind": kind,
-        "config": getattr(model, "config"),
+        "config": model.config,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": dict(extra or {}),
     }
@@ -114,8 +116,10 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, extra: dict | Non
         try:  # never replace a good file with one that load_checkpoint would refuse
             back = torch.load(tmp, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:  # what weights_only refuses
-            raise TypeError("extra and the model's config must hold only numbers, strings, bools, None, "
-                            f"tensors, lists and dicts (loadable with weights_only=True): {exc}") from exc
+            raise TypeError(
+                "extra and the model's config must hold only numbers, strings, bools, None, "
+                f"tensors, lists and dicts (loadable with weights_only=True): {exc}"
+            ) from exc
         try:
             _check_weights(path, back)
         except ValueError as exc:
@@ -139,8 +143,10 @@ def _zip_problem(data: bytes) -> str | None:
     except Exception as exc:  # noqa: BLE001 - truncated or not a zip at all
         return f"not a complete zip archive: {type(exc).__name__}: {exc}"
     if bad is not None:
-        return (f"member {bad!r} fails its CRC-32 check: the file is corrupted "
-                "(or was written with torch.serialization.set_crc32_options(False))")
+        return (
+            f"member {bad!r} fails its CRC-32 check: the file is corrupted "
+            "(or was written with torch.serialization.set_crc32_options(False))"
+        )
     return None
 
 
@@ -155,7 +161,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         raise ValueError(f"{path} is not a readable mdn_helpers checkpoint ({problem})")
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure to read means a bad file
+    except Exception as exc:
         raise ValueError(f"{path} is not a readable mdn_helpers checkpoint ({type(exc).__name__}: {exc})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not an mdn_helpers checkpoint (format {FORMAT!r} expected)")
@@ -167,8 +173,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     state = payload["state_dict"]
     if not isinstance(payload["config"], dict) or not isinstance(payload.get("extra", {}), dict):
         raise ValueError(f"{path}: config and extra must be dicts")
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, Tensor) and
-                                              v.layout == torch.strided for k, v in state.items()):
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, Tensor) and v.layout == torch.strided for k, v in state.items()
+    ):
         raise ValueError(f"{path}: state_dict must be a dict of names to dense tensors")
     return payload
 
@@ -212,10 +219,11 @@ def _build_meta(path: Path, kind: str, config: dict, n_tensors: int) -> nn.Modul
     try:
         with torch.device("meta"), budget:
             return _KINDS[kind][1](config)
-    except Exception as exc:  # noqa: BLE001 - the config is untrusted: any failure means a bad file
+    except Exception as exc:
         if budget.left < 0:
-            raise ValueError(f"{path}: the config describes a far bigger model than "
-                             f"the {n_tensors} saved tensors") from None
+            raise ValueError(
+                f"{path}: the config describes a far bigger model than the {n_tensors} saved tensors"
+            ) from None
         raise ValueError(f"{path}: weights do not fit the saved config ({type(exc).__name__}: {exc})") from exc
 
 
@@ -228,13 +236,17 @@ def _check_weights(path: Path, payload: dict) -> None:
     expected = meta.state_dict()
     if saved.keys() != expected.keys():
         missing, unexpected = sorted(expected.keys() - saved.keys()), sorted(saved.keys() - expected.keys())
-        raise ValueError(f"{path}: weights do not fit the saved config "
-                         f"(missing tensors {missing[:5]}, unexpected tensors {unexpected[:5]})")
+        raise ValueError(
+            f"{path}: weights do not fit the saved config "
+            f"(missing tensors {missing[:5]}, unexpected tensors {unexpected[:5]})"
+        )
     for name, want in expected.items():
         t = saved[name]
         if t.shape != want.shape or t.is_floating_point() != want.is_floating_point():
-            raise ValueError(f"{path}: weights do not fit the saved config: {name} is {t.dtype} "
-                             f"{tuple(t.shape)} in the file, the config implies {want.dtype} {tuple(want.shape)}")
+            raise ValueError(
+                f"{path}: weights do not fit the saved config: {name} is {t.dtype} "
+                f"{tuple(t.shape)} in the file, the config implies {want.dtype} {tuple(want.shape)}"
+            )
     n_values = sum(t.numel() for t in expected.values())
     if n_values > MAX_VALUES:
         raise ValueError(f"{path}: the config implies {n_values:,} weights, above the limit {MAX_VALUES:,}")
@@ -280,11 +292,14 @@ def _check_mdn(config: dict, tensors: dict, prefix: str = "") -> None:
     """The scaling buffers must hold the config's values, as the constructor sets them (scales > 0)."""
     for name in ("x_loc", "x_scale", "y_loc", "y_scale"):
         t = tensors[prefix + name]
-        if not torch.equal(t, torch.tensor(config[name], dtype=t.dtype)) or (name.endswith("scale") and
-                                                                             bool((t <= 0).any())):
-            raise ValueError(f"buffer {prefix}{name} holds {_show(t.tolist())}, but the config says "
-                             f"{_show(config[name])}"
-                             " (the two must agree, and scales must be > 0)")
+        if not torch.equal(t, torch.tensor(config[name], dtype=t.dtype)) or (
+            name.endswith("scale") and bool((t <= 0).any())
+        ):
+            raise ValueError(
+                f"buffer {prefix}{name} holds {_show(t.tolist())}, but the config says "
+                f"{_show(config[name])}"
+                " (the two must agree, and scales must be > 0)"
+            )
 
 
 def _check_ensemble(config: dict, tensors: dict) -> None:
@@ -296,8 +311,9 @@ def _register_builtin() -> None:
     from .mdn import MDN, MDNEnsemble
 
     register_kind("MDN", MDN, lambda c: MDN(**c), check=_check_mdn)
-    register_kind("MDNEnsemble", MDNEnsemble, lambda c: MDNEnsemble([MDN(**m) for m in c["members"]]),
-                  check=_check_ensemble)
+    register_kind(
+        "MDNEnsemble", MDNEnsemble, lambda c: MDNEnsemble([MDN(**m) for m in c["members"]]), check=_check_ensemble
+    )
 
 
 _register_builtin()

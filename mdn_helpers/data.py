@@ -9,6 +9,7 @@ We learn y given x, which is multi-modal: for |x| < 10 up to five y's fit.
 Because the story is known, so is the exact answer: p(y | x) ∝ φ(x − f(y)) on
 [-10.5, 10.5], and the smallest held-out NLL any model can reach, `bayes_nll()`.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,17 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ._checks import (MAX_SAMPLE_SIZE, as_float_tensor, check_finite, check_finite_1d, check_inputs, check_nonneg_int,
-                      check_positive_int, check_real, resolve_device)
+from ._checks import (
+    MAX_SAMPLE_SIZE,
+    as_float_tensor,
+    check_finite,
+    check_finite_1d,
+    check_inputs,
+    check_nonneg_int,
+    check_positive_int,
+    check_real,
+    resolve_device,
+)
 from .loop import derive_seed
 
 Y_LOW, Y_HIGH = -10.5, 10.5
@@ -110,8 +120,11 @@ def make_splits(n_train: int = 1000, n_val: int = 1000, n_test: int = 100_000, *
     """
     for name, n in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
         check_positive_int(name, n, maximum=MAX_SAMPLE_SIZE)
-    return Splits(InvertedSine(n_train, seed=seed), InvertedSine(n_val, seed=derive_seed(seed, "val")),
-                  InvertedSine(n_test, seed=derive_seed(seed, "test")))
+    return Splits(
+        InvertedSine(n_train, seed=seed),
+        InvertedSine(n_val, seed=derive_seed(seed, "val")),
+        InvertedSine(n_test, seed=derive_seed(seed, "test")),
+    )
 
 
 def check_pair(x: Tensor, y: Tensor, x_name: str = "x", y_name: str = "y") -> tuple[Tensor, Tensor]:
@@ -123,21 +136,22 @@ def check_pair(x: Tensor, y: Tensor, x_name: str = "x", y_name: str = "y") -> tu
     return x, y
 
 
-def check_xy(x: Tensor, y: Tensor, x_name: str = "x", y_name: str = "y",
-             n_in: int | None = None) -> tuple[Tensor, Tensor]:
+def check_xy(
+    x: Tensor, y: Tensor, x_name: str = "x", y_name: str = "y", n_in: int | None = None
+) -> tuple[Tensor, Tensor]:
     """Validate inputs x (n,) or (n, d) (d == n_in if given) and a finite 1-d
     target y (n,); return them as float tensors."""
     x = check_inputs(x_name, x, n_in)
     y = check_finite_1d(y_name, y)
     if x.shape[0] != y.shape[0]:
-        raise ValueError(f"{x_name} and {y_name} must have the same length (rows), got {x.shape[0]} and "
-                         f"{y.shape[0]}")
+        raise ValueError(f"{x_name} and {y_name} must have the same length (rows), got {x.shape[0]} and {y.shape[0]}")
     return x, y
 
 
 # ---------------------------------------------------------------------------
 # The exact answer
 # ---------------------------------------------------------------------------
+
 
 def _as_float64(name: str, value) -> Tensor:
     """A finite float64 tensor, flattened."""
@@ -146,8 +160,10 @@ def _as_float64(name: str, value) -> Tensor:
 
 def _check_grid_size(m: int, n: int, what: str) -> None:
     if m * n > MAX_GRID_VALUES:
-        raise ValueError(f"{what} make a grid of {m:_} × {n:_} values, more than the {MAX_GRID_VALUES:_} "
-                         "allowed at once; use fewer points")
+        raise ValueError(
+            f"{what} make a grid of {m:_} × {n:_} values, more than the {MAX_GRID_VALUES:_} "
+            "allowed at once; use fewer points"
+        )
 
 
 def _y_grid(n_grid: int, dtype=torch.float64, device="cpu") -> Tensor:
@@ -248,7 +264,6 @@ def bayes_nll(n_grid: int = 2001, n_x: int = 1601, x_pad: float = 8.0) -> float:
     return float(entropy_noise + torch.trapezoid(p_x * log_z, xg))
 
 
-
 def _gauss_legendre(order: int) -> tuple[Tensor, Tensor, Tensor]:
     """Gauss–Legendre nodes u (order,) and weights w on [−1, 1], and the matrix
     S (order, order) with S[i, k] = ∫_{−1}^{u_i} ℓ_k(s) ds for the Lagrange
@@ -300,8 +315,10 @@ class ExactLaw:
     def _x(self, x) -> Tensor:
         t = as_float_tensor("x", x)
         if t.dim() != 1:
-            raise ValueError(f"x must be 1-d of shape (n,) for the exact law (the data set has one input), "
-                             f"got shape {tuple(t.shape)}")
+            raise ValueError(
+                f"x must be 1-d of shape (n,) for the exact law (the data set has one input), "
+                f"got shape {tuple(t.shape)}"
+            )
         return check_finite_1d("x", t).to(torch.float64)
 
     def _pair(self, x, y) -> tuple[Tensor, Tensor]:
@@ -344,8 +361,8 @@ class ExactLaw:
     def _each_chunk(self, x: Tensor, other: Tensor, fn) -> Tensor:
         out = torch.empty_like(x)
         for s in range(0, x.shape[0], self.chunk):
-            xs = x[s:s + self.chunk]
-            out[s:s + self.chunk] = fn(xs, other[s:s + self.chunk], self._tables(xs))
+            xs = x[s : s + self.chunk]
+            out[s : s + self.chunk] = fn(xs, other[s : s + self.chunk], self._tables(xs))
         return out
 
     def log_prob(self, x: Tensor, y: Tensor) -> Tensor:
@@ -387,8 +404,9 @@ class ExactLaw:
                     break
                 density = (-0.5 * (xs - inverted_sine_f(y)) ** 2 - t["log_scale"]).exp() / z
                 newton = y - r / density
-                use = (torch.isfinite(newton) & (newton > lo) & (newton < hi)
-                       & (2 * r.abs() < (step_old * density).abs()))
+                use = (
+                    torch.isfinite(newton) & (newton > lo) & (newton < hi) & (2 * r.abs() < (step_old * density).abs())
+                )
                 y_new = torch.where(done, y, torch.where(use, newton, 0.5 * (lo + hi)))
                 step_old, y = (y_new - y).abs(), y_new
             return y
@@ -409,8 +427,9 @@ class ExactLaw:
             cum_first = torch.cat([torch.zeros_like(first[:, :1]), torch.cumsum(first, dim=1)], dim=1)
             yc = ys.clamp(Y_LOW, Y_HIGH)
             f_y = self._cdf_inside(xs, yc, t)
-            m_y = (cum_first.gather(1, self._panel_of(yc)[:, None]).squeeze(1)
-                   + self._partial(xs, yc, t, moment=True)) / z  # E[Y; Y ≤ y]
+            m_y = (
+                cum_first.gather(1, self._panel_of(yc)[:, None]).squeeze(1) + self._partial(xs, yc, t, moment=True)
+            ) / z  # E[Y; Y ≤ y]
             mean = cum_first[:, -1] / z
             abs_dev = yc * (2 * f_y - 1) + mean - 2 * m_y  # E|Y − y| for y inside the support
             return abs_dev - spread + (ys - yc).abs()

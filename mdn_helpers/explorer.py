@@ -9,6 +9,7 @@ as `mixture.apply_bias` and the MDN head do, samples with a seeded generator
 and paints the figure. The notebook widget (`widgets.bias_explorer`) and the
 page `write_explorer_page` writes both run that script.
 """
+
 from __future__ import annotations
 
 import base64
@@ -108,31 +109,40 @@ def explorer_grid(model, x=None, *, n_grid: int = N_GRID) -> ExplorerGrid:
     log_pi, mu, log_sigma = ask(0.0, 0.0)
     for name, t in (("log_pi", log_pi), ("mu", mu), ("log_sigma", log_sigma)):
         if not bool(torch.isfinite(t).all()):
-            raise ValueError(f"model gives non-finite {name} on the grid ({int((~torch.isfinite(t)).sum())} "
-                             "NaN or infinite values): is it trained, and did training diverge?")
+            raise ValueError(
+                f"model gives non-finite {name} on the grid ({int((~torch.isfinite(t)).sum())} "
+                "NaN or infinite values): is it trained, and did training diverge?"
+            )
     eps = _component_eps(model, mu.shape[-1])
     if bool((eps > 0).any()):  # undo the floor: log σ₀ = log(σ − eps), kept finite (see FLOOR_GAP)
         log_eps = torch.where(eps > 0, eps, torch.ones_like(eps)).log()
         ratio = torch.exp(log_eps - log_sigma)
-        lifted = torch.where(ratio < 1, log_sigma + torch.log1p(-ratio.clamp(max=1.0)),
-                             torch.full_like(log_sigma, -math.inf))
+        lifted = torch.where(
+            ratio < 1, log_sigma + torch.log1p(-ratio.clamp(max=1.0)), torch.full_like(log_sigma, -math.inf)
+        )
         log_sigma = torch.where(eps > 0, torch.maximum(lifted, log_eps - FLOOR_GAP), log_sigma)
     grid = ExplorerGrid(x.double(), log_pi, mu, log_sigma, eps)
     # The model's own biased mixture must be this grid with the biases applied (float32 round-off aside).
     want_pi, _, want_sigma = ask(2.0, 3.0)
     got_pi, got_sigma = _bias(grid, 2.0, 3.0)
-    if not (torch.allclose(got_pi.exp(), want_pi.exp(), rtol=1e-3, atol=1e-6)
-            and torch.allclose(got_sigma.exp(), want_sigma.exp(), rtol=1e-3, atol=0)):
-        raise ValueError(f"model's biased mixture is not log_softmax(logits·(1 + pi_bias)) and log σ − std_bias "
-                         f"(with the floor eps in its config): the explorer cannot show a {type(model).__name__}")
+    if not (
+        torch.allclose(got_pi.exp(), want_pi.exp(), rtol=1e-3, atol=1e-6)
+        and torch.allclose(got_sigma.exp(), want_sigma.exp(), rtol=1e-3, atol=0)
+    ):
+        raise ValueError(
+            f"model's biased mixture is not log_softmax(logits·(1 + pi_bias)) and log σ − std_bias "
+            f"(with the floor eps in its config): the explorer cannot show a {type(model).__name__}"
+        )
     return grid
 
 
 def check_grid(grid) -> ExplorerGrid:
-    """`grid` as an ExplorerGrid of float64 CPU tensors with matching shapes and finite values; errors name the field."""
+    """`grid` as an ExplorerGrid of float64 CPU tensors, matching shapes, finite values; errors name the field."""
     if not (isinstance(grid, tuple) and len(grid) == 5):
-        raise TypeError("grid must be an ExplorerGrid (x, log_pi, mu, log_sigma, eps), as explorer_grid returns, "
-                        f"got {type(grid).__name__}")
+        raise TypeError(
+            "grid must be an ExplorerGrid (x, log_pi, mu, log_sigma, eps), as explorer_grid returns, "
+            f"got {type(grid).__name__}"
+        )
     names = ExplorerGrid._fields
     x = check_finite_1d("grid.x", grid[0])
     g = x.shape[0]
@@ -140,7 +150,7 @@ def check_grid(grid) -> ExplorerGrid:
         raise ValueError(f"grid.x must have at most {MAX_GRID:_} points, got {g:_}")
     fields = [x]
     k = None
-    for name, t in zip(names[1:4], grid[1:4]):
+    for name, t in zip(names[1:4], grid[1:4], strict=True):
         t = torch.as_tensor(t) if not isinstance(t, Tensor) else t
         if t.dim() != 2 or t.shape[0] != g or t.shape[1] == 0 or (k is not None and t.shape[1] != k):
             want = f"({g}, k)" if k is None else f"({g}, {k})"
@@ -156,13 +166,14 @@ def check_grid(grid) -> ExplorerGrid:
     if g * k > MAX_GRID_VALUES:
         raise ValueError(f"grid has {g:_} × {k} values per field, more than the {MAX_GRID_VALUES:_} the explorer takes")
     out = []
-    for name, t in zip(names, fields):
+    for name, t in zip(names, fields, strict=True):
         if t.device.type == "meta":
             raise ValueError(f"grid.{name} is a tensor on the meta device (a shape without values)")
         t = t.detach().to("cpu", torch.float64)
         if not bool(torch.isfinite(t).all()):
-            raise ValueError(f"grid.{name} must be finite, got {int((~torch.isfinite(t)).sum())} NaN or infinite "
-                             "value(s)")
+            raise ValueError(
+                f"grid.{name} must be finite, got {int((~torch.isfinite(t)).sum())} NaN or infinite value(s)"
+            )
         check_float32_range(f"grid.{name}", t)
         out.append(t)
     if bool((out[4] < 0).any()):
@@ -182,17 +193,36 @@ def explorer_spec(grid: ExplorerGrid, *, data=None, n: int = 2000, seed: int = 0
     seed = check_nonneg_int("seed", seed)
     g, k = grid.mu.shape
     spec = {
-        "g": g, "k": k, "n": n,
+        "g": g,
+        "k": k,
+        "n": n,
         "seed": derive_seed(seed, "explorer/noise") % 2**32,
-        "x": _b64(grid.x), "log_pi": _b64(grid.log_pi), "mu": _b64(grid.mu), "log_sigma": _b64(grid.log_sigma),
+        "x": _b64(grid.x),
+        "log_pi": _b64(grid.log_pi),
+        "mu": _b64(grid.mu),
+        "log_sigma": _b64(grid.log_sigma),
         "eps": [float(e) for e in grid.eps] if bool((grid.eps > 0).any()) else None,
-        "data_n": 0, "data_x": None, "data_y": None,
-        "xlim": list(X_LIM), "ylim": list(Y_LIM), "xlabel": "x", "ylabel": "y", "title": "MDN samples",
-        "means_label": "component means μₖ(x), opacity ∝ √πₖ", "markerscale": 2.5, "mean_columns": 150,
-        "width": 750, "height": 480,
+        "data_n": 0,
+        "data_x": None,
+        "data_y": None,
+        "xlim": list(X_LIM),
+        "ylim": list(Y_LIM),
+        "xlabel": "x",
+        "ylabel": "y",
+        "title": "MDN samples",
+        "means_label": "component means μₖ(x), opacity ∝ √πₖ",
+        "markerscale": 2.5,
+        "mean_columns": 150,
+        "width": 750,
+        "height": 480,
         "colors": {key: COLORS[key] for key in ("data", "model", "means")},
-        "style": {"titlesize": STYLE["axes.titlesize"], "labelsize": STYLE["axes.labelsize"], "ticksize": 10,
-                  "legendsize": STYLE["legend.fontsize"], "grid_alpha": STYLE["grid.alpha"]},
+        "style": {
+            "titlesize": STYLE["axes.titlesize"],
+            "labelsize": STYLE["axes.labelsize"],
+            "ticksize": 10,
+            "legendsize": STYLE["legend.fontsize"],
+            "grid_alpha": STYLE["grid.alpha"],
+        },
     }
     if data is not None:
         if not isinstance(data, (tuple, list)) or len(data) != 2:
@@ -215,7 +245,8 @@ _PAGE = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
+<meta http-equiv="Content-Security-Policy"
+      content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
 <title>MDN bias explorer: pi_bias and std_bias</title>
@@ -223,7 +254,8 @@ _PAGE = """<!doctype html>
 body {{ font-family: "DejaVu Sans", Verdana, Arial, sans-serif; margin: 1.5em auto; max-width: 780px; color: #222; }}
 h1 {{ font-size: 1.3em; margin-bottom: 0.2em; }}
 p {{ line-height: 1.45; }}
-.controls {{ display: grid; grid-template-columns: 6em 1fr 3em; gap: 0.4em 0.8em; align-items: center; max-width: 560px; }}
+.controls {{ display: grid; grid-template-columns: 6em 1fr 3em; gap: 0.4em 0.8em; align-items: center;
+             max-width: 560px; }}
 .controls label {{ font-family: monospace; font-size: 1.05em; }}
 .controls output {{ font-family: monospace; text-align: right; }}
 #explorer {{ margin-top: 0.8em; }}
@@ -251,10 +283,12 @@ mountPage(document.getElementById("explorer"));
 </html>
 """
 
-INTRO = ("Samples from a trained mixture density network p(y | x) with Graves' (2013) biases: "
-         "<code>pi_bias</code> sharpens the mixture weights, π = softmax(a·(1 + pi_bias)); "
-         "<code>std_bias</code> shrinks every scale, σ = exp(s − std_bias). Everything runs in this page; "
-         "the random numbers are drawn once, so samples glide as the sliders move.")
+INTRO = (
+    "Samples from a trained mixture density network p(y | x) with Graves' (2013) biases: "
+    "<code>pi_bias</code> sharpens the mixture weights, π = softmax(a·(1 + pi_bias)); "
+    "<code>std_bias</code> shrinks every scale, σ = exp(s − std_bias). Everything runs in this page; "
+    "the random numbers are drawn once, so samples glide as the sliders move."
+)
 
 
 def explorer_page(grid: ExplorerGrid, *, data=None, n: int = 2000, seed: int = 0) -> str:
@@ -263,8 +297,15 @@ def explorer_page(grid: ExplorerGrid, *, data=None, n: int = 2000, seed: int = 0
     js = explorer_js()
     if "</script" in js.lower():
         raise RuntimeError("explorer.js must not contain '</script'")
-    return _PAGE.format(intro=INTRO, spec=spec.replace("</", "<\\/"), js=js, pi_min=PI_BIAS_RANGE[0],
-                        pi_max=PI_BIAS_RANGE[1], sd_min=STD_BIAS_RANGE[0], sd_max=STD_BIAS_RANGE[1])
+    return _PAGE.format(
+        intro=INTRO,
+        spec=spec.replace("</", "<\\/"),
+        js=js,
+        pi_min=PI_BIAS_RANGE[0],
+        pi_max=PI_BIAS_RANGE[1],
+        sd_min=STD_BIAS_RANGE[0],
+        sd_max=STD_BIAS_RANGE[1],
+    )
 
 
 def write_explorer_page(out, grid: ExplorerGrid, *, data=None, n: int = 2000, seed: int = 0) -> Path:
@@ -279,5 +320,12 @@ def write_explorer_page(out, grid: ExplorerGrid, *, data=None, n: int = 2000, se
     return path
 
 
-__all__ = ["ExplorerGrid", "check_grid", "explorer_grid", "explorer_js", "explorer_page", "explorer_spec",
-           "write_explorer_page"]
+__all__ = [
+    "ExplorerGrid",
+    "check_grid",
+    "explorer_grid",
+    "explorer_js",
+    "explorer_page",
+    "explorer_spec",
+    "write_explorer_page",
+]

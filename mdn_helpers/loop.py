@@ -8,6 +8,7 @@ every `eval_every` steps and after the last, the callback, early stopping,
 and divergence (stop, roll the weights back to the start of the last step
 whose scalars and updated weights were all finite, raise `TrainingDiverged`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,8 +17,8 @@ import hashlib
 import math
 import os
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -32,6 +33,7 @@ Callback = Callable[[int, "History", nn.Module], None]
 # ---------------------------------------------------------------------------
 # Seeds, threads
 # ---------------------------------------------------------------------------
+
 
 def derive_seed(seed: int, tag: str) -> int:
     """A seed for the random stream `tag` of a run seeded `seed`, in [0, 2**63).
@@ -73,8 +75,7 @@ def check_num_threads(n: int | None) -> int | None:
         return None
     n = check_positive_int("num_threads", n)
     if n > max_threads():
-        raise ValueError(f"num_threads must be <= {max_threads()}, this machine's CPU count (os.cpu_count()), "
-                         f"got {n}")
+        raise ValueError(f"num_threads must be <= {max_threads()}, this machine's CPU count (os.cpu_count()), got {n}")
     return n
 
 
@@ -103,6 +104,7 @@ def torch_threads(n: int | None) -> Iterator[None]:
 # ---------------------------------------------------------------------------
 # History and divergence
 # ---------------------------------------------------------------------------
+
 
 @dataclass
 class History:
@@ -161,8 +163,10 @@ class TrainingDiverged(RuntimeError):
 # The loop
 # ---------------------------------------------------------------------------
 
-def minibatches(tensors: Sequence[Tensor], batch_size: int | None, *, shuffle: bool,
-                generator: torch.Generator) -> Callable[[], tuple[Tensor, ...]]:
+
+def minibatches(
+    tensors: Sequence[Tensor], batch_size: int | None, *, shuffle: bool, generator: torch.Generator
+) -> Callable[[], tuple[Tensor, ...]]:
     """A function returning the next batch of rows of `tensors` (same first dim n).
 
     Passes over the rows, reshuffled each pass (or in order); the last batch of
@@ -177,12 +181,12 @@ def minibatches(tensors: Sequence[Tensor], batch_size: int | None, *, shuffle: b
     def next_batch() -> tuple[Tensor, ...]:
         if pos[0] >= n:
             dev = tensors[0].device
-            order[:] = [torch.randperm(n, generator=generator, device=dev) if shuffle
-                        else torch.arange(n, device=dev)]
+            order[:] = [torch.randperm(n, generator=generator, device=dev) if shuffle else torch.arange(n, device=dev)]
             pos[0] = 0
-        idx = order[0][pos[0]:pos[0] + batch_size]
+        idx = order[0][pos[0] : pos[0] + batch_size]
         pos[0] += batch_size
         return tuple(t[idx] for t in tensors)
+
     return next_batch
 
 
@@ -191,7 +195,7 @@ class _Rollback:
 
     def __init__(self, modules: Sequence[nn.Module]):
         self.params = [p for m in modules for p in m.parameters()]
-        self.prev = [p.detach().clone() for p in self.params]   # start of the last good step
+        self.prev = [p.detach().clone() for p in self.params]  # start of the last good step
         self.cur = [p.detach().clone() for p in self.params]
 
     def begin(self) -> None:
@@ -215,7 +219,7 @@ class _Rollback:
 
 def _copy(dst: Sequence[Tensor], src: Sequence[Tensor]) -> None:
     with torch.no_grad():
-        for d, s in zip(dst, src):
+        for d, s in zip(dst, src, strict=True):
             d.copy_(s)
 
 
@@ -248,8 +252,9 @@ class _Monitor:
             history.weights = "best"
 
 
-def _evaluate(done: int, history: History, evaluate: EvalFn | None, monitor: _Monitor,
-              callback: Callback | None, model: nn.Module) -> bool:
+def _evaluate(
+    done: int, history: History, evaluate: EvalFn | None, monitor: _Monitor, callback: Callback | None, model: nn.Module
+) -> bool:
     """Evaluate after `done` steps, record, call back; True when early stopping says stop."""
     stop = False
     if evaluate is not None:
@@ -313,8 +318,12 @@ def train_loop(
     def diverged(what: str) -> TrainingDiverged:
         weights.restore()
         history.seconds = time.perf_counter() - t0
-        return TrainingDiverged(f"{what}; the weights are set back to those at the start of the last good "
-                                "step, the last whose scalars and updated weights were all finite", model, history)
+        return TrainingDiverged(
+            f"{what}; the weights are set back to those at the start of the last good "
+            "step, the last whose scalars and updated weights were all finite",
+            model,
+            history,
+        )
 
     with tqdm(total=steps, desc=desc, mininterval=0.5, disable=not progress) as bar, torch.enable_grad():
         stop = _evaluate(0, history, evaluate, best, callback, model)
@@ -325,7 +334,7 @@ def train_loop(
             weights.begin()
             out = step_fn(step)
             read = torch.stack([*(v.detach().float().reshape(()) for v in out.values()), weights.finite()]).tolist()
-            values = dict(zip(out, read))
+            values = dict(zip(out, read[:-1], strict=True))  # read[-1]: the weights-finite flag
             bad = [f"{k} became {v}" for k, v in values.items() if not math.isfinite(v)]
             if not read[-1]:
                 bad.append("the weights became non-finite")

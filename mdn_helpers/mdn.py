@@ -11,6 +11,7 @@ space, sampling, Graves' biases) is in `mixture`.
 Limits: networks are at most MAX_WIDTH (10^5) wide, MAX_LAYERS deep, with
 MAX_COMPONENTS components and MAX_PARAMETERS weights.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,11 +20,18 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import MixtureSameFamily
 
-from ._checks import MAX_WIDTH
-from ._checks import (as_float_tensor, check_finite, check_finite_1d, check_float32_range, check_inputs,
-                      check_parameter_count, check_positive_int, check_real)
-from .mixture import (MixtureParams, _head_nll, apply_bias, check_bias, mixture_distribution, mixture_nll,
-                      mixture_sample)
+from ._checks import (
+    MAX_WIDTH,
+    as_float_tensor,
+    check_finite,
+    check_finite_1d,
+    check_float32_range,
+    check_inputs,
+    check_parameter_count,
+    check_positive_int,
+    check_real,
+)
+from .mixture import MixtureParams, _head_nll, apply_bias, check_bias, mixture_distribution, mixture_nll, mixture_sample
 from .scoring import mixture_cdf, mixture_crps, mixture_quantile
 
 #: log σ from the head is softly bounded to (−B, B) (B·tanh(raw/B)), which keeps
@@ -56,8 +64,9 @@ def _scaling(name: str, value, dtype: torch.dtype | None = None) -> tuple[float,
     t = torch.tensor(v, dtype=dtype or torch.get_default_dtype(), device="cpu")  # checked here, even in a meta build
     info = torch.finfo(t.dtype)
     if scale and not info.tiny <= float(t) <= info.max:
-        raise ValueError(f"{name} must be between {info.tiny:.4g} and {info.max:.4g} to be stored in {t.dtype}, "
-                         f"got {v}")
+        raise ValueError(
+            f"{name} must be between {info.tiny:.4g} and {info.max:.4g} to be stored in {t.dtype}, got {v}"
+        )
     if not scale and not bool(torch.isfinite(t)):
         raise ValueError(f"{name} must be within ±{info.max:.4g} to be stored in {t.dtype}, got {v}")
     return v, t
@@ -69,8 +78,10 @@ def _input_scaling(name: str, value, n_in: int) -> tuple[float | list[float], Te
     as `_scaling` checks one."""
     if isinstance(value, (list, tuple)):
         if len(value) != n_in:
-            raise ValueError(f"{name} must be one number or a list of n_in = {n_in} numbers (one per feature), "
-                             f"got a list of {len(value)}")
+            raise ValueError(
+                f"{name} must be one number or a list of n_in = {n_in} numbers (one per feature), "
+                f"got a list of {len(value)}"
+            )
         parts = [_scaling(f"{name}[{i}]", v) for i, v in enumerate(value)]
         return [v for v, _ in parts], torch.stack([t for _, t in parts])
     return _scaling(name, value)
@@ -84,6 +95,7 @@ def _describe(t: Tensor) -> str:
 # ---------------------------------------------------------------------------
 # The head
 # ---------------------------------------------------------------------------
+
 
 class GaussianMixture1d(nn.Module):
     """The seed's mixture head: a linear map from features h (batch, n_in) to
@@ -134,8 +146,9 @@ class GaussianMixture1d(nn.Module):
         return self.nll(h, y)
 
     @torch.no_grad()
-    def sample(self, h: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0,
-               generator: torch.Generator | None = None) -> Tensor:
+    def sample(
+        self, h: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0, generator: torch.Generator | None = None
+    ) -> Tensor:
         """One y per row of h: (batch,)."""
         return mixture_sample(self.log_params(h, pi_bias, std_bias), generator)
 
@@ -191,13 +204,21 @@ class MDN(nn.Module):
         n_hidden, n_components, n_layers = int(n_hidden), int(n_components), int(n_layers)
         if not isinstance(activation, str) or activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
-        (x_loc, x_loc_t), (x_scale, x_scale_t) = (_input_scaling(k, v, self.n_in)
-                                                  for k, v in (("x_loc", x_loc), ("x_scale", x_scale)))
+        (x_loc, x_loc_t), (x_scale, x_scale_t) = (
+            _input_scaling(k, v, self.n_in) for k, v in (("x_loc", x_loc), ("x_scale", x_scale))
+        )
         (y_loc, y_loc_t), (y_scale, y_scale_t) = (_scaling(k, v) for k, v in (("y_loc", y_loc), ("y_scale", y_scale)))
         self.config = dict(
-            n_in=self.n_in, n_hidden=n_hidden, n_components=n_components, n_layers=n_layers,
-            activation=activation, eps=check_real("eps", eps, minimum=0.0),
-            x_loc=x_loc, x_scale=x_scale, y_loc=y_loc, y_scale=y_scale,
+            n_in=self.n_in,
+            n_hidden=n_hidden,
+            n_components=n_components,
+            n_layers=n_layers,
+            activation=activation,
+            eps=check_real("eps", eps, minimum=0.0),
+            x_loc=x_loc,
+            x_scale=x_scale,
+            y_loc=y_loc,
+            y_scale=y_scale,
         )
         layers: list[nn.Module] = []
         width = self.n_in
@@ -224,8 +245,9 @@ class MDN(nn.Module):
             x = x.unsqueeze(-1)
         if x.dim() != 2 or x.shape[1] != self.n_in:
             want = "(batch,) or (batch, 1)" if self.n_in == 1 else f"(batch, {self.n_in})"
-            raise ValueError(f"x must have shape {want} (this model has n_in = {self.n_in} input feature(s)), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"x must have shape {want} (this model has n_in = {self.n_in} input feature(s)), got {tuple(x.shape)}"
+            )
         if x.shape[0] == 0:
             raise ValueError("x must not be empty")
         z = (x.to(device=self.x_loc.device, dtype=self.x_loc.dtype) - self.x_loc) / self.x_scale
@@ -233,8 +255,10 @@ class MDN(nn.Module):
             check_finite("x", x)
             if self.x_loc.dtype == torch.float32:
                 check_float32_range("x", x)
-            raise ValueError(f"x is too far from x_loc = {_describe(self.x_loc)} in units of x_scale = "
-                             f"{_describe(self.x_scale)}: (x − x_loc)/x_scale overflows {self.x_loc.dtype}")
+            raise ValueError(
+                f"x is too far from x_loc = {_describe(self.x_loc)} in units of x_scale = "
+                f"{_describe(self.x_scale)}: (x − x_loc)/x_scale overflows {self.x_loc.dtype}"
+            )
         return z
 
     def features(self, x: Tensor) -> Tensor:
@@ -268,8 +292,9 @@ class MDN(nn.Module):
         return self.nll(x, y).mean()
 
     @torch.no_grad()
-    def sample(self, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0,
-               generator: torch.Generator | None = None) -> Tensor:
+    def sample(
+        self, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0, generator: torch.Generator | None = None
+    ) -> Tensor:
         """One y per x, from the (biased) mixture: (batch,)."""
         return mixture_sample(self.log_params(x, pi_bias, std_bias), generator)
 
@@ -307,8 +332,10 @@ class MDN(nn.Module):
         y = y.to(p.mu)
         m, n = p.mu.shape[0], y.shape[0]
         if m * n * p.mu.shape[-1] > MAX_DENSITY_VALUES:
-            raise ValueError(f"x and y make a grid of {m:_} × {n:_} points × {p.mu.shape[-1]} components, more than "
-                             f"the {MAX_DENSITY_VALUES:_} values allowed at once; use fewer points")
+            raise ValueError(
+                f"x and y make a grid of {m:_} × {n:_} points × {p.mu.shape[-1]} components, more than "
+                f"the {MAX_DENSITY_VALUES:_} values allowed at once; use fewer points"
+            )
         grid = MixtureParams(*(t.unsqueeze(1).expand(m, n, -1) for t in p))
         return torch.exp(-mixture_nll(grid, y.expand(m, n)))
 
@@ -366,20 +393,33 @@ class MeanRegressor(nn.Module):
     predicts one number per x, the conditional mean E[y | x].
     x (batch,) or (batch, n_in) → (batch,); x_loc, x_scale as in `MDN`."""
 
-    def __init__(self, n_hidden: int = 64, n_layers: int = 2, *, n_in: int = 1, x_loc: float = 0.0,
-                 x_scale: float = 1.0, y_loc: float = 0.0, y_scale: float = 1.0):
+    def __init__(
+        self,
+        n_hidden: int = 64,
+        n_layers: int = 2,
+        *,
+        n_in: int = 1,
+        x_loc: float = 0.0,
+        x_scale: float = 1.0,
+        y_loc: float = 0.0,
+        y_scale: float = 1.0,
+    ):
         super().__init__()
         n_hidden = check_positive_int("n_hidden", n_hidden, maximum=MAX_WIDTH)
         n_layers = check_positive_int("n_layers", n_layers, maximum=MAX_LAYERS)
         n_in = check_positive_int("n_in", n_in, maximum=MAX_WIDTH)
-        check_parameter_count("the regressor", (n_in + 1) * n_hidden + (n_layers - 1) * (n_hidden + 1) * n_hidden
-                              + n_hidden + 1, "n_hidden, n_layers or n_in")
+        check_parameter_count(
+            "the regressor",
+            (n_in + 1) * n_hidden + (n_layers - 1) * (n_hidden + 1) * n_hidden + n_hidden + 1,
+            "n_hidden, n_layers or n_in",
+        )
         scaling = {k: _input_scaling(k, v, n_in) for k, v in (("x_loc", x_loc), ("x_scale", x_scale))}
         scaling |= {k: _scaling(k, v) for k, v in (("y_loc", y_loc), ("y_scale", y_scale))}
         x_loc, x_scale, y_loc, y_scale = (scaling[k][0] for k in ("x_loc", "x_scale", "y_loc", "y_scale"))
         self.n_in = n_in
-        self.config = dict(n_hidden=n_hidden, n_layers=n_layers, n_in=n_in, x_loc=x_loc, x_scale=x_scale,
-                           y_loc=y_loc, y_scale=y_scale)
+        self.config = dict(
+            n_hidden=n_hidden, n_layers=n_layers, n_in=n_in, x_loc=x_loc, x_scale=x_scale, y_loc=y_loc, y_scale=y_scale
+        )
         layers: list[nn.Module] = []
         width = n_in
         for _ in range(n_layers):
@@ -397,6 +437,8 @@ class MeanRegressor(nn.Module):
         if not bool(torch.isfinite(z).all()):
             if self.x_loc.dtype == torch.float32:
                 check_float32_range("x", x)
-            raise ValueError(f"x is too far from x_loc = {_describe(self.x_loc)} in units of x_scale = "
-                             f"{_describe(self.x_scale)}: (x − x_loc)/x_scale overflows {self.x_loc.dtype}")
+            raise ValueError(
+                f"x is too far from x_loc = {_describe(self.x_loc)} in units of x_scale = "
+                f"{_describe(self.x_scale)}: (x − x_loc)/x_scale overflows {self.x_loc.dtype}"
+            )
         return self.net(z).squeeze(-1) * self.y_scale + self.y_loc

@@ -13,21 +13,26 @@ means leave out i = j), so two draws of one law score ≈ 0, sometimes below.
 `low_density_share` asks what the energy distance barely sees: how much of a
 sample lies where the exact law puts (almost) no mass.
 """
+
 from __future__ import annotations
 
 import math
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from torch import nn
-
-from ._checks import (as_float_tensor, check_finite_1d, check_finite_2d, check_model, check_nonneg_int,
-                      check_positive_int, check_real)
-from .data import (Y_HIGH, Y_LOW, check_xy, inverted_sine_f, log_normaliser, seeded_sample,
-                   true_joint_log_density)
-from .mixture import MixtureParams, mixture_nll
+from ._checks import (
+    as_float_tensor,
+    check_finite_1d,
+    check_finite_2d,
+    check_model,
+    check_nonneg_int,
+    check_positive_int,
+    check_real,
+)
+from .data import Y_HIGH, Y_LOW, check_xy, inverted_sine_f, log_normaliser, seeded_sample, true_joint_log_density
 from .loop import derive_seed
+from .mixture import MixtureParams, mixture_nll
 
 #: Most pairwise distances `energy_distance` computes (n·m + n² + m²): about
 #: 4 minutes on one CPU core.
@@ -45,7 +50,7 @@ def heldout_nll(model: nn.Module, x: Tensor, y: Tensor, chunk: int = 50_000) -> 
     check_positive_int("chunk", chunk)
     total = 0.0
     for s in range(0, x.shape[0], chunk):
-        total += float(model.nll(x[s:s + chunk].to(dev), y[s:s + chunk].to(dev)).sum())
+        total += float(model.nll(x[s : s + chunk].to(dev), y[s : s + chunk].to(dev)).sum())
     return total / x.shape[0]
 
 
@@ -53,7 +58,7 @@ def _mean_pairwise(a: Tensor, b: Tensor, chunk: int) -> Tensor:
     """Σ_ij ‖a_i − b_j‖ in float64, in row chunks: a (n, d), b (m, d) → scalar."""
     total = torch.zeros((), dtype=torch.float64, device=a.device)
     for s in range(0, a.shape[0], chunk):
-        total += torch.cdist(a[s:s + chunk], b, compute_mode="donot_use_mm_for_euclid_dist").sum()
+        total += torch.cdist(a[s : s + chunk], b, compute_mode="donot_use_mm_for_euclid_dist").sum()
     return total
 
 
@@ -77,8 +82,10 @@ def energy_distance(a: Tensor, b: Tensor, *, chunk: int = 1024) -> float:
         raise ValueError(f"a and b need at least 2 rows each, got {n} and {m}")
     pairs = n * m + n * n + m * m
     if pairs > MAX_ENERGY_PAIRS:
-        raise ValueError(f"energy_distance on {n:_} × {m:_} pairs would take too long ({pairs:.3g} distances, "
-                         f"n·m + n² + m², more than {MAX_ENERGY_PAIRS:.0e}); use fewer points")
+        raise ValueError(
+            f"energy_distance on {n:_} × {m:_} pairs would take too long ({pairs:.3g} distances, "
+            f"n·m + n² + m², more than {MAX_ENERGY_PAIRS:.0e}); use fewer points"
+        )
     ab = _mean_pairwise(a, b, chunk) / (n * m)
     aa = _mean_pairwise(a, a, chunk) / (n * (n - 1))  # diagonal terms are 0
     bb = _mean_pairwise(b, b, chunk) / (m * (m - 1))
@@ -96,8 +103,12 @@ def energy_noise_floor(n: int = 10_000, repeats: int = 5, seed: int = 0) -> tupl
     true draws of n points each, over `repeats` pairs: the score's noise level."""
     check_positive_int("n", n, minimum=2, maximum=MAX_ENERGY_POINTS)
     check_positive_int("repeats", repeats, minimum=2, maximum=1000)
-    scores = [energy_distance(joint_sample(n, derive_seed(seed, f"floor/{r}/a")),
-                              joint_sample(n, derive_seed(seed, f"floor/{r}/b"))) for r in range(repeats)]
+    scores = [
+        energy_distance(
+            joint_sample(n, derive_seed(seed, f"floor/{r}/a")), joint_sample(n, derive_seed(seed, f"floor/{r}/b"))
+        )
+        for r in range(repeats)
+    ]
     mean = sum(scores) / repeats
     sd = math.sqrt(sum((s - mean) ** 2 for s in scores) / (repeats - 1))
     return mean, sd
@@ -179,8 +190,10 @@ def nll_gap_by_x(model: nn.Module, x: Tensor, n_grid: int = 2001) -> Tensor:
     p = model.log_params(x.float().to(dev))
     m, k = p.mu.shape
     if m * n_grid * k > MAX_GAP_VALUES:
-        raise ValueError(f"x and n_grid make {m:_} × {n_grid:_} × {k} values, more than the {MAX_GAP_VALUES:_} "
-                         "allowed at once; use fewer x or a smaller n_grid")
+        raise ValueError(
+            f"x and n_grid make {m:_} × {n_grid:_} × {k} values, more than the {MAX_GAP_VALUES:_} "
+            "allowed at once; use fewer x or a smaller n_grid"
+        )
     log_p = -0.5 * (x[:, None] - inverted_sine_f(yg)[None, :]) ** 2 - 0.5 * math.log(2 * math.pi)
     log_p = log_p - log_normaliser(x, n_grid)[:, None]
     grid = MixtureParams(*(t.unsqueeze(1).expand(m, n_grid, k) for t in p))

@@ -12,6 +12,7 @@ Graves' sampling biases (2013) change the mixture at sampling time:
 largest, ``sigma = exp(log_sigma − std_bias)`` shrinks the scales; pi_bias
 lies in [−1, PI_BIAS_LIMIT], std_bias in ±STD_BIAS_LIMIT.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,8 +46,10 @@ def _check_params(p) -> MixtureParams:
         raise TypeError(f"p must be a MixtureParams (log_pi, mu, log_sigma) of three tensors, got {type(p).__name__}")
     p = MixtureParams(*p)
     if not p.log_pi.shape == p.mu.shape == p.log_sigma.shape or p.mu.dim() == 0:
-        raise ValueError("p's log_pi, mu and log_sigma must have one shape (..., k), got "
-                         f"{tuple(p.log_pi.shape)}, {tuple(p.mu.shape)} and {tuple(p.log_sigma.shape)}")
+        raise ValueError(
+            "p's log_pi, mu and log_sigma must have one shape (..., k), got "
+            f"{tuple(p.log_pi.shape)}, {tuple(p.mu.shape)} and {tuple(p.log_sigma.shape)}"
+        )
     return p
 
 
@@ -108,8 +111,10 @@ def mixture_sample(p: MixtureParams, generator: torch.Generator | None = None) -
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
         if generator.device.type != p.mu.device.type:
-            raise ValueError(f"generator is on {generator.device.type} but the model is on {p.mu.device.type}; "
-                             "give a generator on the model's device")
+            raise ValueError(
+                f"generator is on {generator.device.type} but the model is on {p.mu.device.type}; "
+                "give a generator on the model's device"
+            )
     u = torch.rand(p.log_pi.shape, generator=generator, device=p.log_pi.device, dtype=p.log_pi.dtype)
     gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(u.dtype).tiny)))
     k = torch.argmax(p.log_pi + gumbel, dim=-1, keepdim=True)

@@ -4,9 +4,10 @@ Each function returns its matplotlib Figure and touches no global state: the
 style is applied with `matplotlib.rc_context` while the figure is built.
 Models are only called here (no training); tensors go in, figures come out.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -14,12 +15,26 @@ import torch
 from matplotlib.figure import Figure
 
 from ._checks import check_bool, check_model, check_positive_int, check_real
-from .data import Y_HIGH, Y_LOW, ExactLaw, log_normaliser, true_conditional_density, true_conditional_mean
 from .calibration import _check_points, check_law, pit, x_bins
+from .data import Y_HIGH, Y_LOW, ExactLaw, log_normaliser, true_conditional_density, true_conditional_mean
 from .loop import derive_seed
 from .mixture import check_bias
-from .style import (CMAP, COLORS, CRITIC_CMAP, MAX_CURVE_POINTS, MAX_GRID_SIDE, MAX_PLOT_POINTS, X_LIM, Y_LIM,
-                    _axes, _history, _np, _numbers, _pair, styled)
+from .style import (
+    CMAP,
+    COLORS,
+    CRITIC_CMAP,
+    MAX_CURVE_POINTS,
+    MAX_GRID_SIDE,
+    MAX_PLOT_POINTS,
+    X_LIM,
+    Y_LIM,
+    _axes,
+    _history,
+    _np,
+    _numbers,
+    _pair,
+    styled,
+)
 
 
 @styled
@@ -34,8 +49,18 @@ def plot_data(x, y, *, ax=None, title: str = "The inverted sine: y given x is mu
 
 
 @styled
-def plot_samples(x, y, x_model, y_model, *, x_biased=None, y_biased=None, biased_label: str = "MDN, biased",
-                 ax=None, title: str = "Data and samples from the MDN") -> Figure:
+def plot_samples(
+    x,
+    y,
+    x_model,
+    y_model,
+    *,
+    x_biased=None,
+    y_biased=None,
+    biased_label: str = "MDN, biased",
+    ax=None,
+    title: str = "Data and samples from the MDN",
+) -> Figure:
     """Data (x, y) with model samples (x_model, y_model) on top, and optionally a
     second, biased set of samples; all (n,)."""
     x, y = _pair(x, y)
@@ -46,16 +71,16 @@ def plot_samples(x, y, x_model, y_model, *, x_biased=None, y_biased=None, biased
     ax.scatter(x, y, s=3, color=COLORS["data"], alpha=0.35, linewidths=0, label="data")
     ax.scatter(x_model, y_model, s=3, color=COLORS["model"], alpha=0.6, linewidths=0, label="MDN samples")
     if x_biased is not None:
-        ax.scatter(x_biased, y_biased, s=3, color=COLORS["biased"], alpha=0.7, linewidths=0,
-                   label=biased_label)
+        ax.scatter(x_biased, y_biased, s=3, color=COLORS["biased"], alpha=0.7, linewidths=0, label=biased_label)
     ax.set(xlabel="x", ylabel="y", title=title, xlim=X_LIM, ylim=Y_LIM)
     ax.legend(loc="upper left", markerscale=3)
     return fig
 
 
 @styled
-def plot_loss(history, *, bayes: float | None = None, reference: dict | None = None, ax=None,
-              title: str = "Training the MDN") -> Figure:
+def plot_loss(
+    history, *, bayes: float | None = None, reference: dict | None = None, ax=None, title: str = "Training the MDN"
+) -> Figure:
     """Training loss per step (history["loss"]) and validation NLL (history
     ["val_nll"], if recorded) from a History, with the Bayes limit and other
     reference levels ({label: nats}) as lines. An empty History draws the axes."""
@@ -85,7 +110,9 @@ def plot_loss(history, *, bayes: float | None = None, reference: dict | None = N
     return fig
 
 
-def density_grid(model, x_lim=X_LIM, y_lim=Y_LIM, nx: int = 200, ny: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def density_grid(
+    model, x_lim=X_LIM, y_lim=Y_LIM, nx: int = 200, ny: int = 200
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x grid (nx,), y grid (ny,), and the model's p(y | x) as (ny, nx)."""
     dev = check_model("model", model, "density").device
     check_positive_int("nx", nx, minimum=2, maximum=MAX_GRID_SIDE)
@@ -107,8 +134,16 @@ def true_density_grid(x_lim=X_LIM, y_lim=Y_LIM, nx: int = 200, ny: int = 200):
 
 
 def _density_panel(ax, xs, ys, dens, title, vmax):
-    im = ax.imshow(dens, origin="lower", aspect="auto", extent=(xs[0], xs[-1], ys[0], ys[-1]),
-                   cmap=CMAP, vmin=0, vmax=vmax, interpolation="nearest")
+    im = ax.imshow(
+        dens,
+        origin="lower",
+        aspect="auto",
+        extent=(xs[0], xs[-1], ys[0], ys[-1]),
+        cmap=CMAP,
+        vmin=0,
+        vmax=vmax,
+        interpolation="nearest",
+    )
     ax.set(xlabel="x", ylabel="y", title=title)
     ax.grid(False)
     return im
@@ -122,9 +157,14 @@ def _lim(name: str, lim) -> tuple[float, float]:
 
 
 @styled
-def plot_true_density(*, n: int = 200, x_lim: Sequence[float] = X_LIM, y_lim: Sequence[float] = Y_LIM,
-                      scale_x_lim: Sequence[float] | None = None,
-                      title: str = "The exact p(y | x) of the data set") -> Figure:
+def plot_true_density(
+    *,
+    n: int = 200,
+    x_lim: Sequence[float] = X_LIM,
+    y_lim: Sequence[float] = Y_LIM,
+    scale_x_lim: Sequence[float] | None = None,
+    title: str = "The exact p(y | x) of the data set",
+) -> Figure:
     """Heat map of the true conditional density on an (n, n) grid over x_lim ×
     y_lim, one column per x. The colour range tops out at the 99.5% quantile of
     the columns with x inside scale_x_lim (None: all columns), so a region
@@ -144,8 +184,14 @@ def plot_true_density(*, n: int = 200, x_lim: Sequence[float] = X_LIM, y_lim: Se
 
 
 @styled
-def plot_density_comparison(model, *, n: int = 200, x_lim: Sequence[float] = X_LIM, vmax: float | None = None,
-                            title: str = "Learned and true p(y | x)") -> Figure:
+def plot_density_comparison(
+    model,
+    *,
+    n: int = 200,
+    x_lim: Sequence[float] = X_LIM,
+    vmax: float | None = None,
+    title: str = "Learned and true p(y | x)",
+) -> Figure:
     """The model's p(y | x) beside the exact one, on one colour scale, over
     x in `x_lim` (low, high). The colour range is 0 to `vmax`; by default the
     99.5 % quantile of the exact density; a smaller `vmax` shows the broad
@@ -168,8 +214,9 @@ def plot_density_comparison(model, *, n: int = 200, x_lim: Sequence[float] = X_L
 
 
 @styled
-def plot_slices(model, xs: Sequence[float] = (-8.0, 0.0, 5.0), *, n: int = 400,
-                title: str = "p(y | x) at a few x") -> Figure:
+def plot_slices(
+    model, xs: Sequence[float] = (-8.0, 0.0, 5.0), *, n: int = 400, title: str = "p(y | x) at a few x"
+) -> Figure:
     """The learned and the exact conditional density at a few x, one panel each."""
     dev = check_model("model", model, "density").device
     check_positive_int("n", n, minimum=2, maximum=MAX_CURVE_POINTS)
@@ -179,7 +226,7 @@ def plot_slices(model, xs: Sequence[float] = (-8.0, 0.0, 5.0), *, n: int = 400,
         learned = model.density(x_t.to(dev), ys.to(dev)).cpu().numpy()
     true = true_conditional_density(x_t.double(), ys.double()).numpy()
     fig, axes = plt.subplots(1, len(xs), figsize=(3.6 * len(xs), 3.2), sharey=True, layout="constrained")
-    for ax, xv, l_row, t_row in zip(np.atleast_1d(axes), xs, learned, true):
+    for ax, xv, l_row, t_row in zip(np.atleast_1d(axes), xs, learned, true, strict=True):
         ax.plot(ys, t_row, color=COLORS["truth"], lw=1.2, ls="--", label="exact")
         ax.plot(ys, l_row, color=COLORS["model"], lw=1.5, label="MDN")
         ax.set(xlabel="y", title=f"x = {xv:g}")
@@ -194,8 +241,10 @@ def plot_regression(x, y, model, *, n: int = 400, title: str = "Least squares fi
     """The data, a regression net's prediction and the exact E[y | x]."""
     dev = check_model("model", model).device
     if callable(getattr(model, "nll", None)):
-        raise TypeError(f"model must be a regression net, model(x) → (n,), such as a MeanRegressor; got a "
-                        f"{type(model).__name__} (for an MDN, plot_density_comparison or plot_slices)")
+        raise TypeError(
+            f"model must be a regression net, model(x) → (n,), such as a MeanRegressor; got a "
+            f"{type(model).__name__} (for an MDN, plot_density_comparison or plot_slices)"
+        )
     check_positive_int("n", n, minimum=2, maximum=MAX_CURVE_POINTS)
     x, y = _pair(x, y)
     xs = torch.linspace(*X_LIM, n)
@@ -203,8 +252,9 @@ def plot_regression(x, y, model, *, n: int = 400, title: str = "Least squares fi
         pred = model(xs.to(dev)).cpu()
     fig, ax = _axes(None)
     ax.scatter(x, y, s=3, color=COLORS["data"], alpha=0.4, linewidths=0, label="data")
-    ax.plot(xs.numpy(), true_conditional_mean(xs).numpy(), color=COLORS["truth"], ls="--", lw=1.5,
-            label="exact E[y | x]")
+    ax.plot(
+        xs.numpy(), true_conditional_mean(xs).numpy(), color=COLORS["truth"], ls="--", lw=1.5, label="exact E[y | x]"
+    )
     ax.plot(xs.numpy(), pred.numpy(), color=COLORS["model"], lw=2, label="MSE-trained net")
     ax.set(xlabel="x", ylabel="y", title=title, xlim=X_LIM, ylim=Y_LIM)
     ax.legend(loc="upper left", markerscale=3)
@@ -212,14 +262,23 @@ def plot_regression(x, y, model, *, n: int = 400, title: str = "Least squares fi
 
 
 @styled
-def plot_bias_grid(model, *, pi_biases: Sequence[float] = (0.0, 2.0, 5.0), std_biases: Sequence[float] = (0.0, 1.0, 3.0),
-                   data=None, n: int = 1500, seed: int = 0,
-                   title: str = "Graves' sampling biases: pi_bias (columns), std_bias (rows)") -> Figure:
+def plot_bias_grid(
+    model,
+    *,
+    pi_biases: Sequence[float] = (0.0, 2.0, 5.0),
+    std_biases: Sequence[float] = (0.0, 1.0, 3.0),
+    data=None,
+    n: int = 1500,
+    seed: int = 0,
+    title: str = "Graves' sampling biases: pi_bias (columns), std_bias (rows)",
+) -> Figure:
     """A static grid of biased samples, for readers without a live kernel."""
     check_model("model", model, "sample")
     check_positive_int("n", n, maximum=MAX_PLOT_POINTS)
-    pi_biases, std_biases = _numbers("pi_biases", pi_biases, max_length=8), _numbers("std_biases", std_biases,
-                                                                                     max_length=8)
+    pi_biases, std_biases = (
+        _numbers("pi_biases", pi_biases, max_length=8),
+        _numbers("std_biases", std_biases, max_length=8),
+    )
     for pb in pi_biases:
         for sb in std_biases:
             check_bias(pb, sb)
@@ -230,8 +289,15 @@ def plot_bias_grid(model, *, pi_biases: Sequence[float] = (0.0, 2.0, 5.0), std_b
     gen = torch.Generator().manual_seed(derive_seed(seed, "bias_grid/x"))
     xs = torch.rand(n, generator=gen) * 30 - 15
     dev = next(model.parameters()).device
-    fig, axes = plt.subplots(len(std_biases), len(pi_biases), figsize=(3.3 * len(pi_biases), 2.6 * len(std_biases)),
-                             sharex=True, sharey=True, layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        len(std_biases),
+        len(pi_biases),
+        figsize=(3.3 * len(pi_biases), 2.6 * len(std_biases)),
+        sharex=True,
+        sharey=True,
+        layout="constrained",
+        squeeze=False,
+    )
     for r, sb in enumerate(std_biases):
         for c, pb in enumerate(pi_biases):
             ax = axes[r, c]
@@ -239,8 +305,7 @@ def plot_bias_grid(model, *, pi_biases: Sequence[float] = (0.0, 2.0, 5.0), std_b
             g = torch.Generator(device=dev).manual_seed(derive_seed(seed, "bias_grid/noise"))
             ys = model.sample(xs.to(dev), pi_bias=pb, std_bias=sb, generator=g).cpu()
             if data is not None:
-                ax.scatter(data[0], data[1], s=1.5, color=COLORS["data"], alpha=0.25, linewidths=0,
-                           label="data")
+                ax.scatter(data[0], data[1], s=1.5, color=COLORS["data"], alpha=0.25, linewidths=0, label="data")
             ax.scatter(xs.numpy(), ys.numpy(), s=1.5, color=COLORS["model"], linewidths=0, label="samples")
             ax.set(xlim=X_LIM, ylim=Y_LIM, title=f"pi_bias={pb:g}, std_bias={sb:g}")
             ax.title.set_fontsize(9)
@@ -254,9 +319,19 @@ def plot_bias_grid(model, *, pi_biases: Sequence[float] = (0.0, 2.0, 5.0), std_b
 
 
 @styled
-def plot_pit(model, x, y, *, bins: int = 4, hist_bins: int = 20, exact: bool = True, pi_bias: float = 0.0,
-             std_bias: float = 0.0, label: str = "MDN",
-             title: str = "PIT histograms: flat is calibrated") -> Figure:
+def plot_pit(
+    model,
+    x,
+    y,
+    *,
+    bins: int = 4,
+    hist_bins: int = 20,
+    exact: bool = True,
+    pi_bias: float = 0.0,
+    std_bias: float = 0.0,
+    label: str = "MDN",
+    title: str = "PIT histograms: flat is calibrated",
+) -> Figure:
     """Histograms of the PIT u = F(y | x) of `model` on held-out x (n,) or
     (n, d), y (n,): over all points, then in `bins` equal-count bins of x (the
     first column for (n, d)); with exact=True (x 1-d only) the exact law's
@@ -279,15 +354,23 @@ def plot_pit(model, x, y, *, bins: int = 4, hist_bins: int = 20, exact: bool = T
         idx = idx.numpy()
         groups.append((f"x in [{key[idx].min():.1f}, {key[idx].max():.1f}]", idx))
     edges = np.linspace(0, 1, hist_bins + 1)
-    fig, axes = plt.subplots(1, len(groups), figsize=(2.6 * len(groups) + 0.6, 3.0), sharey=True,
-                             layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(groups), figsize=(2.6 * len(groups) + 0.6, 3.0), sharey=True, layout="constrained", squeeze=False
+    )
     top = 2.0
-    for ax, (name, idx) in zip(axes[0], groups):
+    for ax, (name, idx) in zip(axes[0], groups, strict=True):
         h, _, _ = ax.hist(u_model[idx], bins=edges, density=True, color=COLORS["model"], alpha=0.6, label=label)
         top = max(top, float(h.max()) * 1.1)
         if u_exact is not None:
-            he, _, _ = ax.hist(u_exact[idx], bins=edges, density=True, histtype="step", color=COLORS["truth"],
-                               lw=1.2, label="exact law")
+            he, _, _ = ax.hist(
+                u_exact[idx],
+                bins=edges,
+                density=True,
+                histtype="step",
+                color=COLORS["truth"],
+                lw=1.2,
+                label="exact law",
+            )
             top = max(top, float(he.max()) * 1.1)
         ax.axhline(1.0, color="0.5", ls=":", lw=1, label="U(0, 1)")
         ax.set(xlabel="PIT u = F(y | x)", title=name, xlim=(0, 1))
@@ -310,8 +393,14 @@ def _faded_line(ax, xs: np.ndarray, ys: np.ndarray, weight: np.ndarray, color, l
 
 
 @styled
-def plot_components(model, *, x_lim: Sequence[float] = (-15.0, 15.0), n: int = 300, data=None,
-                    title: str = "The mixture's parameters along x") -> Figure:
+def plot_components(
+    model,
+    *,
+    x_lim: Sequence[float] = (-15.0, 15.0),
+    n: int = 300,
+    data=None,
+    title: str = "The mixture's parameters along x",
+) -> Figure:
     """Bishop's figure: each component's weight π_k(x), mean μ_k(x) and scale
     σ_k(x) against x, one colour per component (model: an MDN, k ≤ 20).
 
@@ -337,8 +426,9 @@ def plot_components(model, *, x_lim: Sequence[float] = (-15.0, 15.0), n: int = 3
     # tab20 comes in dark/light pairs of one hue: take the ten dark ones first, so components 0-9 get
     # ten different hues and only 10-19 repeat a hue (lighter)
     colors = plt.get_cmap("tab20")(np.r_[0:20:2, 1:20:2][:k])
-    fig, axes = plt.subplots(3, 1, figsize=(7.5, 8.0), sharex=True, layout="constrained",
-                             gridspec_kw=dict(height_ratios=(1, 2, 1)))
+    fig, axes = plt.subplots(
+        3, 1, figsize=(7.5, 8.0), sharex=True, layout="constrained", gridspec_kw=dict(height_ratios=(1, 2, 1))
+    )
     xs = xs.numpy()
     if data is not None:
         axes[1].scatter(*data, s=2, color="0.55", alpha=0.35, linewidths=0, label="data")
@@ -350,15 +440,22 @@ def plot_components(model, *, x_lim: Sequence[float] = (-15.0, 15.0), n: int = 3
     axes[0].set(ylabel="weight πₖ(x)", ylim=(0, 1.02), title=f"Weights of the {k} components")
     axes[1].set(ylabel="mean μₖ(x)", ylim=Y_LIM, title="Means (opacity √πₖ: faint = little weight)")
     axes[1].legend(loc="upper left", markerscale=4)
-    axes[2].set(xlabel="x", ylabel="scale σₖ(x)", yscale="log", title="Scales (log axis, opacity √πₖ)",
-                xlim=(lo, hi), ylim=(max(float(sigma.min()), 1e-3) / 1.5, float(sigma.max()) * 1.5))
+    axes[2].set(
+        xlabel="x",
+        ylabel="scale σₖ(x)",
+        yscale="log",
+        title="Scales (log axis, opacity √πₖ)",
+        xlim=(lo, hi),
+        ylim=(max(float(sigma.min()), 1e-3) / 1.5, float(sigma.max()) * 1.5),
+    )
     fig.suptitle(title)
     return fig
 
 
 @styled
-def plot_nll_gap(gap, xs, *, marks: Sequence[float] = (), ax=None,
-                 title: str = "Where the model loses: NLL gap to the exact density") -> Figure:
+def plot_nll_gap(
+    gap, xs, *, marks: Sequence[float] = (), ax=None, title: str = "Where the model loses: NLL gap to the exact density"
+) -> Figure:
     """The expected NLL gap at each x (`metrics.nll_gap_by_x`: gap (m,) at xs
     (m,)), with the density of x, p(x) = Z(x)/21, on a second axis and
     optional vertical lines at `marks` (e.g. the turning values of f)."""
@@ -409,6 +506,7 @@ class LiveLossPlot:
 # notebook, and the training history. Same conventions as above: tensors in,
 # a Figure out, no training and no global state.
 
+
 def critic_grid(critic, xlim=X_LIM, ylim=Y_LIM, n: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The critic on an n × n grid: x grid (n,), y grid (n,), and f as (n, n),
     row i at y[i], column j at x[j] (ready for ``imshow(origin="lower")``)."""
@@ -454,8 +552,17 @@ def critic_color_range(critic, points, q: tuple[float, float] = (2.0, 98.0)) -> 
 
 
 @styled
-def plot_critic(critic, x, y, *, fake=None, n: int = 100, vlim: tuple[float, float] | None = None, ax=None,
-                title: str = "The critic f around the data and the generated points") -> Figure:
+def plot_critic(
+    critic,
+    x,
+    y,
+    *,
+    fake=None,
+    n: int = 100,
+    vlim: tuple[float, float] | None = None,
+    ax=None,
+    title: str = "The critic f around the data and the generated points",
+) -> Figure:
     """Heat map of the critic f(x, y) on the original notebook's extent
     (x in [-20, 20], y in [-15, 15]), with the data x, y (n,) on top and
     optionally generated points fake (m, 2).
@@ -465,7 +572,7 @@ def plot_critic(critic, x, y, *, fake=None, n: int = 100, vlim: tuple[float, flo
     left out, as the scatter leaves them out), so the colours resolve the
     region where real and fake meet; values beyond it saturate.
     """
-    xs, ys, f = critic_grid(critic, X_LIM, Y_LIM, n)
+    _xs, _ys, f = critic_grid(critic, X_LIM, Y_LIM, n)
     x, y = _pair(x, y)
     pts = _first_points(fake, 3000) if fake is not None else None
     if vlim is None:
@@ -476,14 +583,23 @@ def plot_critic(critic, x, y, *, fake=None, n: int = 100, vlim: tuple[float, flo
     if not vmin < vmax:
         raise ValueError(f"vlim must be (low, high) with low < high, got {tuple(vlim)!r}")
     fig, ax = _axes(ax, figsize=(7.2, 4.8))
-    im = ax.imshow(f, origin="lower", extent=(*X_LIM, *Y_LIM), cmap=CRITIC_CMAP, aspect="auto",
-                   interpolation="bilinear", vmin=vmin, vmax=vmax)
+    im = ax.imshow(
+        f,
+        origin="lower",
+        extent=(*X_LIM, *Y_LIM),
+        cmap=CRITIC_CMAP,
+        aspect="auto",
+        interpolation="bilinear",
+        vmin=vmin,
+        vmax=vmax,
+    )
     # sky blue: visible on both ends of magma, unlike the darker data blue
     ax.scatter(x, y, s=2, color="#56B4E9", alpha=0.9, linewidths=0, label="data")
     if pts is not None:
         # vermillion crosses (the model colour): seen on both the dark and the light end of magma
-        ax.scatter(pts[:, 0], pts[:, 1], s=5, color=COLORS["model"], marker="x", alpha=0.8, linewidths=0.6,
-                   label="generated")
+        ax.scatter(
+            pts[:, 0], pts[:, 1], s=5, color=COLORS["model"], marker="x", alpha=0.8, linewidths=0.6, label="generated"
+        )
     fig.colorbar(im, ax=ax, label="critic f(x, y)", extend="both")
     ax.set(xlabel="x", ylabel="y", title=title, xlim=X_LIM, ylim=Y_LIM)
     ax.grid(False)
@@ -494,9 +610,18 @@ def plot_critic(critic, x, y, *, fake=None, n: int = 100, vlim: tuple[float, flo
 
 
 @styled
-def plot_gan_densities(fake, x, y, *, max_points: int = 3000, levels: int = 10, thresh: float = 0.05,
-                       bw_adjust: float = 0.35, gridsize: int = 100,
-                       title: str = "SLOGAN: generated and data densities") -> Figure:
+def plot_gan_densities(
+    fake,
+    x,
+    y,
+    *,
+    max_points: int = 3000,
+    levels: int = 10,
+    thresh: float = 0.05,
+    bw_adjust: float = 0.35,
+    gridsize: int = 100,
+    title: str = "SLOGAN: generated and data densities",
+) -> Figure:
     """The original notebook's three panels: a KDE of the generated points
     fake (m, 2), a KDE of the data x, y (n,), and both as points.
 
@@ -518,15 +643,16 @@ def plot_gan_densities(fake, x, y, *, max_points: int = 3000, levels: int = 10, 
     axes[2].scatter(xd, yd, s=2, color=COLORS["data"], alpha=0.6, linewidths=0, label="data")
     axes[2].scatter(pts[:, 0], pts[:, 1], s=3, color=COLORS["model"], alpha=0.4, linewidths=0, label="generated")
     axes[2].legend(loc="upper left", markerscale=4)
-    for ax, t in zip(axes, ("Generated density", "Data density", "Data and generated points")):
+    for ax, t in zip(axes, ("Generated density", "Data density", "Data and generated points"), strict=True):
         ax.set(xlabel="x", ylabel="y", title=t, xlim=X_LIM, ylim=Y_LIM)
     fig.suptitle(title)
     return fig
 
 
 @styled
-def plot_slogan_history(history, *, noise_floor: tuple[float, float] | None = None,
-                        title: str = "Training the SLOGAN") -> Figure:
+def plot_slogan_history(
+    history, *, noise_floor: tuple[float, float] | None = None, title: str = "Training the SLOGAN"
+) -> Figure:
     """Left: the energy distance to the data at each evaluation of a
     SLOGAN History (history["energy"]), on a symmetric-log scale (the unbiased
     score dips below 0 by noise), with the noise floor's band mean ± 2 sd if
@@ -541,22 +667,34 @@ def plot_slogan_history(history, *, noise_floor: tuple[float, float] | None = No
     e = np.asarray(history["energy"], dtype=float)
     n_eval = history.recipe.get("n_eval")
     of = f" ({n_eval} points a side)" if n_eval else ""
-    axes[0].plot(np.asarray(history.eval_steps), e, color=COLORS["model"], marker="o", ms=3, lw=1.5,
-                 label="energy distance" + of)
+    axes[0].plot(
+        np.asarray(history.eval_steps), e, color=COLORS["model"], marker="o", ms=3, lw=1.5, label="energy distance" + of
+    )
     if noise_floor is not None:
         mean, sd = _numbers("noise_floor", noise_floor, length=2)
-        axes[0].axhspan(mean - 2 * sd, mean + 2 * sd, color="0.5", alpha=0.25, lw=0,
-                        label="true vs true draws: mean ± 2 sd")
+        axes[0].axhspan(
+            mean - 2 * sd, mean + 2 * sd, color="0.5", alpha=0.25, lw=0, label="true vs true draws: mean ± 2 sd"
+        )
     axes[0].axhline(0.0, color=COLORS["truth"], lw=0.8)
     axes[0].set_yscale("symlog", linthresh=1e-2)
     axes[0].set(xlabel="generator step", ylabel="energy distance", title="Distance to the data (lower is better)")
     axes[0].legend(loc="upper right")
     steps = np.arange(1, len(history["lip_mean"]) + 1)
     if "lip_max" in history.per_step:
-        axes[1].plot(steps, np.asarray(history["lip_max"], dtype=float), color=COLORS["means"], lw=0.6,
-                     label="largest ratio in the batch")
-    axes[1].plot(steps, np.asarray(history["lip_mean"], dtype=float), color=COLORS["val"], lw=0.8,
-                 label="mean ratio over the batch's pairs")
+        axes[1].plot(
+            steps,
+            np.asarray(history["lip_max"], dtype=float),
+            color=COLORS["means"],
+            lw=0.6,
+            label="largest ratio in the batch",
+        )
+    axes[1].plot(
+        steps,
+        np.asarray(history["lip_mean"], dtype=float),
+        color=COLORS["val"],
+        lw=0.8,
+        label="mean ratio over the batch's pairs",
+    )
     axes[1].axhline(1.0, color=COLORS["truth"], ls="--", lw=1, label="Lipschitz bound 1")
     axes[1].set(xlabel="generator step", ylabel="|f(r) − f(g)| / ‖r − g‖", title="Critic's Lipschitz ratio")
     axes[1].legend(loc="center right", bbox_to_anchor=(1.0, 0.4))  # between the mean and the bound

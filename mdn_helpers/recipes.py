@@ -3,11 +3,12 @@ how a preset's name or a recipe plus per-call overrides becomes the recipe
 used (`resolve_recipe`). Each trainer's recipe (`train.MDNRecipe`,
 `slogan_train.SloganRecipe`) subclasses `Recipe`.
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import torch
 

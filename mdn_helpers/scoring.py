@@ -13,6 +13,7 @@ quantile Q(q) solves F(Q) = q by Newton's method safeguarded with bisection
 on the bracket [min_k Q_k(q), max_k Q_k(q)] of the components' own quantiles
 (F there is ≤ q and ≥ q), at most QUANTILE_ITERATIONS steps.
 """
+
 from __future__ import annotations
 
 import math
@@ -70,10 +71,8 @@ def _check_levels(name: str, q, batch: int, device) -> Tensor:
         if not 0.0 < v < 1.0:
             raise ValueError(f"{name} must be in (0, 1) (exclusive), got {v}")
         return torch.full((batch,), v, dtype=torch.float64, device=device)
-    if not isinstance(q, Tensor):
-        if isinstance(q, bool) or q is None or isinstance(q, (str, bytes)):
-            raise TypeError(f"{name} must be a float in (0, 1) or a tensor of them (batch,), got "
-                            f"{type(q).__name__}")
+    if not isinstance(q, Tensor) and (isinstance(q, bool) or q is None or isinstance(q, (str, bytes))):
+        raise TypeError(f"{name} must be a float in (0, 1) or a tensor of them (batch,), got {type(q).__name__}")
     t = as_float_tensor(name, q)
     if t.dim() == 0:
         t = t.expand(batch)
@@ -99,11 +98,6 @@ def _ndtr(z: Tensor) -> Tensor:
 def _cdf(pi: Tensor, mu: Tensor, log_sigma: Tensor, y: Tensor) -> Tensor:
     z = (y.unsqueeze(-1) - mu) * _inv_sigma(log_sigma)
     return (pi * _ndtr(z)).sum(-1).clamp(0.0, 1.0)
-
-
-def _pdf(pi: Tensor, mu: Tensor, log_sigma: Tensor, y: Tensor) -> Tensor:
-    z = (y.unsqueeze(-1) - mu) * _inv_sigma(log_sigma)
-    return torch.logsumexp(torch.log(pi) - 0.5 * z * z - log_sigma - _LOG_SQRT_2PI, -1).exp()
 
 
 def mixture_cdf(p: MixtureParams, y: Tensor) -> Tensor:
@@ -144,8 +138,9 @@ def mixture_quantile(p: MixtureParams, q: float | Tensor) -> Tensor:
         done = (g.abs() <= 1e-14) | (hi_a - lo_a <= resolution * torch.maximum(lo_a.abs(), hi_a.abs()))
         newton = x_a - g / f
         # rtsafe's rule: bisect where Newton leaves the bracket or does not halve the step before last
-        use_newton = (torch.isfinite(newton) & (newton > lo_a) & (newton < hi_a)
-                      & (2 * g.abs() < (step_old[rows] * f).abs()))
+        use_newton = (
+            torch.isfinite(newton) & (newton > lo_a) & (newton < hi_a) & (2 * g.abs() < (step_old[rows] * f).abs())
+        )
         x_new = torch.where(done, x_a, torch.where(use_newton, newton, lo_a + 0.5 * (hi_a - lo_a)))
         lo[rows], hi[rows], x[rows], step_old[rows] = lo_a, hi_a, x_new, (x_new - x_a).abs()
         if bool(done.all()):
@@ -193,7 +188,7 @@ def mixture_crps(p: MixtureParams, y: Tensor) -> Tensor:
         sl = slice(r, r + rows)
         total = 0.0
         for c in range(0, i.numel(), cols):
-            ii, jj = i[c:c + cols], j[c:c + cols]
+            ii, jj = i[c : c + cols], j[c : c + cols]
             m = mu[sl][:, ii] - mu[sl][:, jj]
             s = torch.hypot(sigma[sl][:, ii], sigma[sl][:, jj])  # no σ² overflow
             total = total + (pi[sl][:, ii] * pi[sl][:, jj] * _a(m, s)).sum(-1)

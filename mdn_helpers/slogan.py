@@ -12,6 +12,7 @@ points. With real points r_j and generated points g_i the critic minimises
 where a real–fake pair breaks the Lipschitz bound 1: "single sided"), and the
 generator minimises :math:`\sum_i f(g_i)`.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -19,8 +20,15 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ._checks import (MAX_SAMPLE_SIZE, MAX_WIDTH, as_float_tensor, check_finite_2d,
-                      check_parameter_count, check_positive_int, check_real)
+from ._checks import (
+    MAX_SAMPLE_SIZE,
+    MAX_WIDTH,
+    as_float_tensor,
+    check_finite_2d,
+    check_parameter_count,
+    check_positive_int,
+    check_real,
+)
 from .checkpoint import register_kind
 
 #: Gain of the orthogonal init of every weight matrix, as in the original notebook.
@@ -60,8 +68,11 @@ class SloganGenerator(nn.Module):
         super().__init__()
         n_random = check_positive_int("n_random", n_random, maximum=MAX_WIDTH)
         n_hidden = check_positive_int("n_hidden", n_hidden, maximum=MAX_WIDTH)
-        check_parameter_count("the generator", (n_random + 1) * n_hidden + (n_hidden + 1) * n_hidden + (n_hidden + 1) * 2,
-                              "n_random or n_hidden")
+        check_parameter_count(
+            "the generator",
+            (n_random + 1) * n_hidden + (n_hidden + 1) * n_hidden + (n_hidden + 1) * 2,
+            "n_random or n_hidden",
+        )
         self.config = dict(n_random=n_random, n_hidden=n_hidden)
         self.n_random = n_random
         self.l1 = nn.Linear(n_random, n_hidden)
@@ -84,8 +95,10 @@ class SloganGenerator(nn.Module):
         """n draws of the input noise, (n, n_random), on the weights' device."""
         check_positive_int("n", n, maximum=MAX_SAMPLE_SIZE)
         if n * self.n_random > MAX_ACTIVATIONS:
-            raise ValueError(f"n = {n:_} draws of {self.n_random} noise values are more than the {MAX_ACTIVATIONS:_} "
-                             f"allowed at once; draw at most {MAX_ACTIVATIONS // self.n_random:_} at a time")
+            raise ValueError(
+                f"n = {n:_} draws of {self.n_random} noise values are more than the {MAX_ACTIVATIONS:_} "
+                f"allowed at once; draw at most {MAX_ACTIVATIONS // self.n_random:_} at a time"
+            )
         w = self.l1.weight
         return torch.randn(n, self.n_random, generator=generator, device=w.device, dtype=w.dtype)
 
@@ -100,14 +113,18 @@ class SloganGenerator(nn.Module):
         check_positive_int("n", n, maximum=MAX_SAMPLE_SIZE)
         per_point = self.n_random + 2 * self.config["n_hidden"]
         if n * per_point > MAX_ACTIVATIONS:
-            raise ValueError(f"n = {n:_} points would need {n * per_point:_} activations at once, more than the "
-                             f"{MAX_ACTIVATIONS:_} allowed; draw at most {MAX_ACTIVATIONS // per_point:_} at a time")
+            raise ValueError(
+                f"n = {n:_} points would need {n * per_point:_} activations at once, more than the "
+                f"{MAX_ACTIVATIONS:_} allowed; draw at most {MAX_ACTIVATIONS // per_point:_} at a time"
+            )
         if generator is not None:
             if not isinstance(generator, torch.Generator):
                 raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
             if generator.device.type != self.l1.weight.device.type:
-                raise ValueError(f"generator is on {generator.device.type} but the weights are on "
-                                 f"{self.l1.weight.device.type}; give a generator on the weights' device")
+                raise ValueError(
+                    f"generator is on {generator.device.type} but the weights are on "
+                    f"{self.l1.weight.device.type}; give a generator on the weights' device"
+                )
         return self(self.noise(n, generator))
 
 
@@ -148,6 +165,7 @@ register_kind("SloganCritic", Critic, lambda c: Critic(**c))
 # Losses
 # ---------------------------------------------------------------------------
 
+
 class CriticTerms(NamedTuple):
     """The critic's loss and the parts the original notebook prints, 0-d tensors.
 
@@ -171,8 +189,9 @@ def _check_critic(critic) -> Tensor | None:
         raise TypeError(f"critic must be a torch.nn.Module, got {type(critic).__name__}")
     w = next(critic.parameters(), None)
     if w is not None and any(p.device.type == "meta" for p in critic.parameters()):
-        raise ValueError("critic has weights on the meta device (shapes without values); build or load it on "
-                         "'cpu' or 'cuda'")
+        raise ValueError(
+            "critic has weights on the meta device (shapes without values); build or load it on 'cpu' or 'cuda'"
+        )
     return w
 
 
@@ -182,8 +201,10 @@ def _check_points(critic, real, fake) -> tuple[Tensor, Tensor]:
     real = check_finite_2d("real", real, n_cols=n_in)
     fake = check_finite_2d("fake", fake, n_cols=real.shape[1])
     if real.shape[0] * fake.shape[0] > MAX_CRITIC_PAIRS:
-        raise ValueError(f"real and fake make {real.shape[0]:_} × {fake.shape[0]:_} pairs for the Lipschitz "
-                         f"penalty, more than the {MAX_CRITIC_PAIRS:_} allowed; use smaller batches")
+        raise ValueError(
+            f"real and fake make {real.shape[0]:_} × {fake.shape[0]:_} pairs for the Lipschitz "
+            f"penalty, more than the {MAX_CRITIC_PAIRS:_} allowed; use smaller batches"
+        )
     if w is not None:
         real, fake = real.to(w.device, w.dtype), fake.to(w.device, w.dtype)
     return real, fake

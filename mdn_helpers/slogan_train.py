@@ -4,27 +4,35 @@
 `train_slogan` runs either the original notebook's schedule (``recipe="seed"``)
 or this project's faster default (``recipe="default"``).
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
 
-from ._checks import (MAX_SAMPLE_SIZE, MAX_WIDTH, check_finite_2d, check_float32_range, check_nonneg_int,
-                      check_positive_int, check_real, resolve_device)
+from ._checks import (
+    MAX_SAMPLE_SIZE,
+    MAX_WIDTH,
+    check_finite_2d,
+    check_float32_range,
+    check_nonneg_int,
+    check_positive_int,
+    check_real,
+    resolve_device,
+)
 from .data import check_pair, sample_inverted_sine, seeded_sample
-from .loop import (Callback, History, check_num_threads, derive_seed, minibatches, seeded_init, torch_threads,
-                   train_loop)
-from .recipes import Recipe, resolve_recipe
+from .loop import Callback, History, check_num_threads, derive_seed, minibatches, seeded_init, torch_threads, train_loop
 from .metrics import MAX_ENERGY_POINTS, slogan_energy
+from .recipes import Recipe, resolve_recipe
 from .slogan import MAX_CRITIC_PAIRS, Critic, SloganGenerator, slogan_critic_terms, slogan_generator_loss
 
 #: Largest batch: the critic compares every real with every fake point.
-MAX_BATCH_SIZE = int(MAX_CRITIC_PAIRS ** 0.5)
+MAX_BATCH_SIZE = int(MAX_CRITIC_PAIRS**0.5)
 #: Most critic steps before one generator step.
 MAX_CRITIC_STEPS = 10_000
 
@@ -74,8 +82,11 @@ class SloganRecipe(Recipe):
             check_real("lr_critic", self.lr_critic, minimum=0.0, strict=True)
         if isinstance(self.betas, list):
             object.__setattr__(self, "betas", tuple(self.betas))  # a list (from JSON, say) becomes a tuple
-        if not isinstance(self.betas, tuple) or len(self.betas) != 2 or not all(
-                0.0 <= check_real("betas", b) < 1.0 for b in self.betas):
+        if (
+            not isinstance(self.betas, tuple)
+            or len(self.betas) != 2
+            or not all(0.0 <= check_real("betas", b) < 1.0 for b in self.betas)
+        ):
             raise ValueError(f"betas must be a tuple of two numbers in [0, 1), got {self.betas!r}")
         check_positive_int("n_critic", self.n_critic, maximum=MAX_CRITIC_STEPS)
         if self.n_critic_burst is not None:
@@ -94,7 +105,8 @@ class SloganRecipe(Recipe):
     def critic_steps(self, step: int) -> int:
         """Critic steps before generator step `step` (0-based)."""
         if self.n_critic_burst is not None and (
-                step < self.burst_first or (self.burst_every and step % self.burst_every == 0)):
+            step < self.burst_first or (self.burst_every and step % self.burst_every == 0)
+        ):
             return self.n_critic_burst
         return self.n_critic
 
@@ -105,9 +117,21 @@ class SloganRecipe(Recipe):
 #: points, read in order in batches of 256 (a DataLoader without shuffling:
 #: 256, 256, 256, 232); no averaging.
 SEED_RECIPE = SloganRecipe(
-    name="seed", steps=30_000, batch_size=256, n_critic=10, n_critic_burst=100, burst_first=10,
-    burst_every=100, lr=1e-3, schedule="step", lr_drops=(10_000, 20_000), lr_factor=3.0, fresh=False,
-    n_train=1000, shuffle=False, eval_every=1000,
+    name="seed",
+    steps=30_000,
+    batch_size=256,
+    n_critic=10,
+    n_critic_burst=100,
+    burst_first=10,
+    burst_every=100,
+    lr=1e-3,
+    schedule="step",
+    lr_drops=(10_000, 20_000),
+    lr_factor=3.0,
+    fresh=False,
+    n_train=1000,
+    shuffle=False,
+    eval_every=1000,
 )
 
 #: This project's default: fresh draws every step (the data set is synthetic),
@@ -116,8 +140,16 @@ SEED_RECIPE = SloganRecipe(
 #: moving average of the generator's weights (decay min(0.999, (1+t)/(10+t)):
 #: over a run this short, roughly the last tenth of the steps).
 DEFAULT_RECIPE = SloganRecipe(
-    name="default", steps=8000, batch_size=128, n_critic=3, lr=3e-3, betas=(0.5, 0.9), schedule="cosine",
-    ema=0.999, fresh=True, eval_every=500,
+    name="default",
+    steps=8000,
+    batch_size=128,
+    n_critic=3,
+    lr=3e-3,
+    betas=(0.5, 0.9),
+    schedule="cosine",
+    ema=0.999,
+    fresh=True,
+    eval_every=500,
 )
 
 RECIPES: dict[str, SloganRecipe] = {"default": DEFAULT_RECIPE, "seed": SEED_RECIPE}
@@ -142,15 +174,23 @@ def as_points(data) -> Tensor:
 
 def _ema(decay: float) -> Callable:
     """AveragedModel's multi_avg_fn for an EMA ramped as min(decay, (1 + n)/(10 + n))."""
+
     def update(averaged: list[Tensor], current: list[Tensor], n: Tensor) -> None:
         weight = 1.0 - torch.clamp((1.0 + n) / (10.0 + n), max=decay)
-        for a, c in zip(averaged, current):
+        for a, c in zip(averaged, current, strict=True):
             a.lerp_(c, weight.to(a.dtype))
+
     return update
 
 
-def _slogan_step(gen: SloganGenerator, critic: Critic, ema: AveragedModel | None, rec: SloganRecipe,
-                 real_batch: Callable[[], Tensor], noise: torch.Generator) -> Callable[[int], dict]:
+def _slogan_step(
+    gen: SloganGenerator,
+    critic: Critic,
+    ema: AveragedModel | None,
+    rec: SloganRecipe,
+    real_batch: Callable[[], Tensor],
+    noise: torch.Generator,
+) -> Callable[[int], dict]:
     """One generator step, preceded by its critic steps; returns the printed scalars."""
     opt_g = torch.optim.Adam(gen.parameters(), lr=rec.lr, betas=rec.betas, fused=True)
     opt_c = torch.optim.Adam(critic.parameters(), lr=rec.lr_critic or rec.lr, betas=rec.betas, fused=True)
@@ -175,8 +215,16 @@ def _slogan_step(gen: SloganGenerator, critic: Critic, ema: AveragedModel | None
             s.step()
         if ema is not None:
             ema.update_parameters(gen)
-        return {"lip_mean": terms.lip_mean, "lip_max": terms.lip_max, "critic_loss": terms.loss.detach(), "f_real": terms.f_real,
-                "f_fake": terms.f_fake, "penalty": terms.penalty, "g_loss": g_loss.detach()}
+        return {
+            "lip_mean": terms.lip_mean,
+            "lip_max": terms.lip_max,
+            "critic_loss": terms.loss.detach(),
+            "f_real": terms.f_real,
+            "f_fake": terms.f_fake,
+            "penalty": terms.penalty,
+            "g_loss": g_loss.detach(),
+        }
+
     return step
 
 
@@ -188,8 +236,10 @@ def _real_data(data, rec: SloganRecipe, seed: int, dev: torch.device, noise: tor
         points = torch.stack(seeded_sample(rec.n_train, derive_seed(seed, "data")), dim=1)
         regime = "a fixed training set of {n} points (seeded_sample(n, derive_seed(seed, 'data')))"
     else:
+
         def fresh() -> Tensor:
             return torch.stack(sample_inverted_sine(rec.batch_size, generator=noise, device=dev), dim=1)
+
         return fresh, f"fresh draws every step, {rec.batch_size} a batch"
     if points.shape[0] < 2:
         raise ValueError(f"data must have at least 2 points, got {points.shape[0]}")
@@ -244,9 +294,19 @@ def train_slogan(
     hist = History(recipe=dataclasses.asdict(rec), data=regime)
     with torch_threads(num_threads):
         try:
-            train_loop(_slogan_step(gen, critic, ema, rec, real_batch, noise), model, hist, steps=rec.steps,
-                       eval_every=rec.eval_every, evaluate=evaluate, rollback=[gen, critic] + ([ema] if ema is not None else []),
-                       callback=callback, progress=progress, desc="SLOGAN", show="lip_mean")
+            train_loop(
+                _slogan_step(gen, critic, ema, rec, real_batch, noise),
+                model,
+                hist,
+                steps=rec.steps,
+                eval_every=rec.eval_every,
+                evaluate=evaluate,
+                rollback=[gen, critic] + ([ema] if ema is not None else []),
+                callback=callback,
+                progress=progress,
+                desc="SLOGAN",
+                show="lip_mean",
+            )
         finally:
             critic.requires_grad_(True)
     return out_gen.eval(), critic.eval(), hist

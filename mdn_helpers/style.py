@@ -2,6 +2,7 @@
 converters every figure uses (tensors or arrays in, numpy out, errors naming
 the argument).
 """
+
 from __future__ import annotations
 
 import functools
@@ -14,14 +15,14 @@ import torch
 
 #: One palette for the whole project (colour-blind safe, Okabe–Ito).
 COLORS = {
-    "data": "#0072B2",      # blue
-    "model": "#D55E00",     # vermillion
-    "biased": "#009E73",    # green
+    "data": "#0072B2",  # blue
+    "model": "#D55E00",  # vermillion
+    "biased": "#009E73",  # green
     "truth": "#000000",
-    "val": "#E69F00",       # orange
-    "means": "#CC79A7",     # purple
+    "val": "#E69F00",  # orange
+    "means": "#CC79A7",  # purple
 }
-CMAP = "viridis"            # perceptually uniform, for densities
+CMAP = "viridis"  # perceptually uniform, for densities
 CRITIC_CMAP = "magma"
 X_LIM = (-20.0, 20.0)
 Y_LIM = (-15.0, 15.0)
@@ -50,10 +51,12 @@ STYLE = {
 
 def styled(fn):
     """Build the figure inside the project's rc_context."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         with matplotlib.rc_context(STYLE):
             return fn(*args, **kwargs)
+
     return wrapper
 
 
@@ -61,8 +64,9 @@ def _np(t, name: str = "data") -> np.ndarray:
     """A tensor or array-like as numpy; errors naming `name` for meta tensors and non-numbers."""
     if isinstance(t, torch.Tensor):
         if t.device.type == "meta":
-            raise ValueError(f"{name} is a tensor on the meta device (a shape without values); give one on 'cpu' "
-                             "or 'cuda'")
+            raise ValueError(
+                f"{name} is a tensor on the meta device (a shape without values); give one on 'cpu' or 'cuda'"
+            )
         return t.detach().cpu().numpy()
     try:
         if t is None:
@@ -81,8 +85,11 @@ def _numbers(name: str, value, *, length: int | None = None, max_length: int = 2
     except (TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: meta tensors have no values
         raise TypeError(f"{name} must be a sequence of numbers, got {value!r:.60}") from exc
     want = f"{length}" if length is not None else f"1 to {max_length}"
-    if (length is not None and len(out) != length) or not 1 <= len(out) <= max_length or not all(
-            math.isfinite(v) for v in out):
+    if (
+        (length is not None and len(out) != length)
+        or not 1 <= len(out) <= max_length
+        or not all(math.isfinite(v) for v in out)
+    ):
         raise ValueError(f"{name} must be {want} finite numbers, got {value!r:.60}")
     return out
 
@@ -104,12 +111,14 @@ def _history(history, series: str | None = None):
     if not isinstance(history, History):
         raise TypeError(f"history must be a History (what the trainers return), got {type(history).__name__}")
     if series is not None and series not in history.per_step and series not in history.evals:
-        raise ValueError(f"history has no {series!r} series (a SLOGAN History has one); recorded: "
-                         f"{sorted(history.per_step) + sorted(history.evals)}")
+        raise ValueError(
+            f"history has no {series!r} series (a SLOGAN History has one); recorded: "
+            f"{sorted(history.per_step) + sorted(history.evals)}"
+        )
     return history
 
 
 def _axes(ax, figsize=None):
     if ax is None:
-        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+        _fig, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax.figure, ax

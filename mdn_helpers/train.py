@@ -11,31 +11,39 @@ default was tuned on: `fit_mdn`'s recipe="auto" takes the "small" preset below
 SMALL_DATA (500) points, which holds out 20 % of the data for validation, stops
 early on it (keeping the best weights) and jitters harder (0.2 sd on x and
 on y: 5× the default's on x, 12.5× on y). The choice rests on measurements
-on two data sets (benchmarks/RESULTS.md): on the inverted sine (1000 points) holding out and stopping early cost 0.026 nats
-(1.351 → 1.377, best validation step 800 of 3000), while on the Palmer
+on two data sets (benchmarks/RESULTS.md): on the inverted sine (1000 points)
+holding out and stopping early cost 0.026 nats (1.351 → 1.377, best validation step 800 of 3000), while on the Palmer
 penguins (250 birds) the "small" preset took the held-out NLL from 2.77 to
 1.83 nats. Every trainer takes a `seed` and draws from
 streams derived from it (`loop.derive_seed`), so the same seed gives the same
 weights on the same machine and the caller's random state is left alone.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
-from ._checks import (FLOAT32_MAX, check_bool, check_float32_range, check_inputs, check_positive_int, check_real,
-                      n_features, resolve_device)
+from ._checks import (
+    FLOAT32_MAX,
+    check_bool,
+    check_float32_range,
+    check_inputs,
+    check_positive_int,
+    check_real,
+    n_features,
+    resolve_device,
+)
 from .data import check_xy, sample_inverted_sine
-from .loop import (Callback, History, check_num_threads, derive_seed, minibatches, seeded_init, torch_threads,
-                   train_loop)
-from .recipes import Recipe, resolve_recipe
+from .loop import Callback, History, check_num_threads, derive_seed, minibatches, seeded_init, torch_threads, train_loop
 from .mdn import _ACTIVATIONS, MDN, MDNEnsemble, MeanRegressor, check_network_size
+from .recipes import Recipe, resolve_recipe
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,7 +96,7 @@ class MDNRecipe(Recipe):
             object.__setattr__(self, "n_components", tuple(ks))  # a list (from JSON, say) becomes a tuple
             if len(ks) == 1:
                 object.__setattr__(self, "n_components", ks[0])
-        for k in (self.n_components if isinstance(self.n_components, tuple) else (self.n_components,)):
+        for k in self.n_components if isinstance(self.n_components, tuple) else (self.n_components,):
             check_network_size(1, self.n_hidden, k, self.n_layers, what="the recipe's MDN")
         if not isinstance(self.activation, str) or self.activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
@@ -120,14 +128,27 @@ SMALL_DATA = 500
 
 #: Fresh draws of the data set every step (no jitter needed: no point is seen
 #: twice); batch 1024, 2500 steps, 48 hidden units, 20 components.
-FRESH_RECIPE = MDNRecipe(name="fresh", fresh=True, batch_size=1024, steps=2500, x_jitter=0.0, y_jitter=0.0,
-                         n_hidden=48, n_components=20)
+FRESH_RECIPE = MDNRecipe(
+    name="fresh", fresh=True, batch_size=1024, steps=2500, x_jitter=0.0, y_jitter=0.0, n_hidden=48, n_components=20
+)
 
 #: The seed notebook's schedule: one tanh layer of 32, 20 components, Adam at
 #: a constant 1e-3, batches of 32 read in order (1000 points: 31 batches of 32
 #: and one of 8 an epoch), 2000 epochs = 64,000 steps, no jitter.
-SEED_RECIPE = MDNRecipe(name="seed", steps=64_000, batch_size=32, shuffle=False, lr=1e-3, schedule="constant",
-                        x_jitter=0.0, y_jitter=0.0, n_layers=1, n_hidden=32, n_components=20, eval_every=320)
+SEED_RECIPE = MDNRecipe(
+    name="seed",
+    steps=64_000,
+    batch_size=32,
+    shuffle=False,
+    lr=1e-3,
+    schedule="constant",
+    x_jitter=0.0,
+    y_jitter=0.0,
+    n_layers=1,
+    n_hidden=32,
+    n_components=20,
+    eval_every=320,
+)
 
 RECIPES: dict[str, MDNRecipe] = {r.name: r for r in (DEFAULT_RECIPE, SMALL_RECIPE, FRESH_RECIPE, SEED_RECIPE)}
 
@@ -140,8 +161,10 @@ def _location_scale(name: str, t: Tensor) -> tuple[float, float]:
         t = t.double()
         loc, scale = float(t.mean()), max(float(t.std()), 1e-6)
     if scale > FLOAT32_MAX:
-        raise ValueError(f"{name} is spread too widely to standardise in float32 (sd {scale:.4g}, more than "
-                         f"{FLOAT32_MAX:.4g}); rescale it")
+        raise ValueError(
+            f"{name} is spread too widely to standardise in float32 (sd {scale:.4g}, more than "
+            f"{FLOAT32_MAX:.4g}); rescale it"
+        )
     return loc, scale
 
 
@@ -190,8 +213,9 @@ def _prepare(x, y, x_val, y_val, rec: MDNRecipe, device):
         regime = f"fresh draws every step, {rec.batch_size} a step"
     else:
         if x is None or y is None:
-            raise ValueError("give the training data x (n,) or (n, d) and y (n,), or recipe='fresh' to draw new "
-                             "points each step")
+            raise ValueError(
+                "give the training data x (n,) or (n, d) and y (n,), or recipe='fresh' to draw new points each step"
+            )
         x, y = _checked_pair(x, y)
         if x.shape[0] < 2:
             raise ValueError(f"x and y need at least 2 points to train on, got {x.shape[0]}")
@@ -220,14 +244,24 @@ def _split_off_validation(x: Tensor, y: Tensor, fraction: float, seed: int):
     return (x[tr], y[tr]), (x[va], y[va])
 
 
-def _mdn_step(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], rec: MDNRecipe, x, y,
-              dev: torch.device, seed: int, x_scale, y_scale: float) -> Callable[[int], dict]:
+def _mdn_step(
+    model: nn.Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    rec: MDNRecipe,
+    x,
+    y,
+    dev: torch.device,
+    seed: int,
+    x_scale,
+    y_scale: float,
+) -> Callable[[int], dict]:
     """One optimiser step on the next batch (jittered): {"loss": its mean NLL}.
 
     The jitter is in standardised units: x_jitter · x_scale (per feature) and
     y_jitter · y_scale in data units."""
     gen = torch.Generator(device=dev).manual_seed(derive_seed(seed, "batches"))
     if rec.fresh:
+
         def batch() -> tuple[Tensor, Tensor]:
             return sample_inverted_sine(rec.batch_size, generator=gen, device=dev)
     else:
@@ -249,34 +283,62 @@ def _mdn_step(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], rec
         opt.step()
         sched.step()
         return {"loss": loss}
+
     return step
 
 
-def _fit(model, loss_fn, rec: MDNRecipe, x, y, val, dev, regime: str, scaling: dict, *, seed, progress,
-         callback, num_threads, desc: str, steps: int | None = None) -> History:
+def _fit(
+    model,
+    loss_fn,
+    rec: MDNRecipe,
+    x,
+    y,
+    val,
+    dev,
+    regime: str,
+    scaling: dict,
+    *,
+    seed,
+    progress,
+    callback,
+    num_threads,
+    desc: str,
+    steps: int | None = None,
+) -> History:
     """Train `model` (an MDN or an ensemble) with `rec` on the one loop, for
     rec.steps (or `steps`, with the schedule still planned over rec.steps)."""
+
     def evaluate(done: int) -> dict:
         return {"val_nll": float(model.nll(*val).mean())}
 
     hist = History(recipe=dataclasses.asdict(rec), data=regime)
     model.train()
     with torch_threads(num_threads):
-        train_loop(_mdn_step(model, loss_fn, rec, x, y, dev, seed, scaling["x_scale"], scaling["y_scale"]),
-                   model, hist, steps=rec.steps if steps is None else steps,
-                   eval_every=rec.eval_every, evaluate=evaluate if val is not None else None,
-                   monitor="val_nll" if val is not None else None,
-                   patience=rec.patience if val is not None else None,
-                   callback=callback, progress=progress, desc=desc, show="loss")
+        train_loop(
+            _mdn_step(model, loss_fn, rec, x, y, dev, seed, scaling["x_scale"], scaling["y_scale"]),
+            model,
+            hist,
+            steps=rec.steps if steps is None else steps,
+            eval_every=rec.eval_every,
+            evaluate=evaluate if val is not None else None,
+            monitor="val_nll" if val is not None else None,
+            patience=rec.patience if val is not None else None,
+            callback=callback,
+            progress=progress,
+            desc=desc,
+            show="loss",
+        )
     model.eval()
     return hist
 
 
 def _build(rec: MDNRecipe, n_in: int, n_components: int, scaling: dict, n_members: int, seed: int, dev):
     """The model to train and its loss: one MDN, or an ensemble of n_members (None: one MDN)."""
+
     def mdn(m: int) -> MDN:
         with seeded_init(derive_seed(seed, f"init/{m}")):
             return MDN(n_in, **(rec.network() | {"n_components": n_components}), **scaling).to(dev)
+
     if n_members is None:
         model = mdn(0)
         return model, model
@@ -284,11 +346,25 @@ def _build(rec: MDNRecipe, n_in: int, n_components: int, scaling: dict, n_member
 
     def loss_fn(xb: Tensor, yb: Tensor) -> Tensor:
         return sum(m.nll(xb, yb).mean() for m in ens.members) / n_members
+
     return ens, loss_fn
 
 
-def _train(x, y, x_val, y_val, rec: MDNRecipe, *, n_members: int | None, seed, device, progress, callback,
-           num_threads, desc: str):
+def _train(
+    x,
+    y,
+    x_val,
+    y_val,
+    rec: MDNRecipe,
+    *,
+    n_members: int | None,
+    seed,
+    device,
+    progress,
+    callback,
+    num_threads,
+    desc: str,
+):
     """fit_mdn and fit_mdn_ensemble: validation split, choice of n_components, refit."""
     dev, x, y, val, regime = _prepare(x, y, x_val, y_val, rec, device)
     if rec.patience is not None and val is None and (rec.fresh or rec.val_fraction == 0):
@@ -297,20 +373,35 @@ def _train(x, y, x_val, y_val, rec: MDNRecipe, *, n_members: int | None, seed, d
     if val is None and not rec.fresh and rec.val_fraction > 0:
         (x, y), val = _split_off_validation(x, y, rec.val_fraction, seed)
         auto = True
-        regime = (f"a fixed training set of {x_all.shape[0]} points (given): {x.shape[0]} trained on, "
-                  f"{val[0].shape[0]} held out for validation (val_fraction {rec.val_fraction})")
+        regime = (
+            f"a fixed training set of {x_all.shape[0]} points (given): {x.shape[0]} trained on, "
+            f"{val[0].shape[0]} held out for validation (val_fraction {rec.val_fraction})"
+        )
     n_in = 1 if rec.fresh else n_features(x)
     scaling = dict(_population_standardisation()) if rec.fresh else _standardisation(x, y)
     candidates = rec.n_components if isinstance(rec.n_components, tuple) else (rec.n_components,)
     if len(candidates) > 1 and val is None:
-        raise ValueError("choosing n_components among several needs validation data: x_val, y_val, "
-                         "or val_fraction > 0")
+        raise ValueError("choosing n_components among several needs validation data: x_val, y_val, or val_fraction > 0")
     runs = []
     for k in candidates:
         model, loss_fn = _build(rec, n_in, k, scaling, n_members, seed, dev)
         kdesc = desc if len(candidates) == 1 else f"{desc}, {k} components"
-        hist = _fit(model, loss_fn, rec, x, y, val, dev, regime, scaling, seed=seed, progress=progress,
-                    callback=callback, num_threads=num_threads, desc=kdesc)
+        hist = _fit(
+            model,
+            loss_fn,
+            rec,
+            x,
+            y,
+            val,
+            dev,
+            regime,
+            scaling,
+            seed=seed,
+            progress=progress,
+            callback=callback,
+            num_threads=num_threads,
+            desc=kdesc,
+        )
         score = min(hist["val_nll"]) if hist.weights == "best" else (hist["val_nll"][-1] if val else math.nan)
         runs.append((score, k, model, hist))
     score, k, model, hist = min(runs, key=lambda r: (r[0], r[1])) if val is not None else runs[0]
@@ -322,14 +413,30 @@ def _train(x, y, x_val, y_val, rec: MDNRecipe, *, n_members: int | None, seed, d
         used = dataclasses.replace(rec, n_components=k)
         scaling = _standardisation(x_all, y_all)
         model, loss_fn = _build(used, n_in, k, scaling, n_members, seed, dev)
-        refit = _fit(model, loss_fn, used, x_all, y_all, None, dev,
-                     f"a fixed training set of {x_all.shape[0]} points (given): all of them, for the {found} steps "
-                     f"that validation on {val[0].shape[0]} held-out points chose",
-                     scaling, seed=seed, progress=progress, callback=callback, num_threads=num_threads,
-                     desc=f"{desc}, refit", steps=max(found, 1) if found else 0)
+        refit = _fit(
+            model,
+            loss_fn,
+            used,
+            x_all,
+            y_all,
+            None,
+            dev,
+            f"a fixed training set of {x_all.shape[0]} points (given): all of them, for the {found} steps "
+            f"that validation on {val[0].shape[0]} held-out points chose",
+            scaling,
+            seed=seed,
+            progress=progress,
+            callback=callback,
+            num_threads=num_threads,
+            desc=f"{desc}, refit",
+            steps=max(found, 1) if found else 0,
+        )
         refit.recipe = hist.recipe
-        refit.selection = hist.selection | {"steps": found, "validation_steps": hist.eval_steps,
-                                            "validation_nll": hist["val_nll"]}
+        refit.selection = hist.selection | {
+            "steps": found,
+            "validation_steps": hist.eval_steps,
+            "validation_nll": hist["val_nll"],
+        }
         hist = refit
     return model, hist
 
@@ -369,8 +476,20 @@ def fit_mdn(
     """
     check_num_threads(num_threads)
     rec = resolve_recipe(_auto(recipe, x), RECIPES, MDNRecipe, overrides)
-    return _train(x, y, x_val, y_val, rec, n_members=None, seed=seed, device=device, progress=progress,
-                  callback=callback, num_threads=num_threads, desc="MDN")
+    return _train(
+        x,
+        y,
+        x_val,
+        y_val,
+        rec,
+        n_members=None,
+        seed=seed,
+        device=device,
+        progress=progress,
+        callback=callback,
+        num_threads=num_threads,
+        desc="MDN",
+    )
 
 
 def fit_mdn_ensemble(
@@ -399,8 +518,20 @@ def fit_mdn_ensemble(
     check_positive_int("n_members", n_members, maximum=1000)
     check_num_threads(num_threads)
     rec = resolve_recipe(_auto(recipe, x), RECIPES, MDNRecipe, overrides)
-    return _train(x, y, x_val, y_val, rec, n_members=n_members, seed=seed, device=device, progress=progress,
-                  callback=callback, num_threads=num_threads, desc=f"MDN ensemble ×{n_members}")
+    return _train(
+        x,
+        y,
+        x_val,
+        y_val,
+        rec,
+        n_members=n_members,
+        seed=seed,
+        device=device,
+        progress=progress,
+        callback=callback,
+        num_threads=num_threads,
+        desc=f"MDN ensemble ×{n_members}",
+    )
 
 
 def fit_mean_regression(
@@ -435,9 +566,19 @@ def fit_mean_regression(
         sched.step()
         return {"loss": loss}
 
-    hist = History(recipe=dataclasses.asdict(rec) | {"n_hidden": n_hidden},
-                   data=f"a fixed training set of {x.shape[0]} points (given)")
+    hist = History(
+        recipe=dataclasses.asdict(rec) | {"n_hidden": n_hidden},
+        data=f"a fixed training set of {x.shape[0]} points (given)",
+    )
     with torch_threads(num_threads):
-        train_loop(step, model, hist, steps=rec.steps, eval_every=rec.eval_every, progress=progress,
-                   desc="least squares", show="loss")
+        train_loop(
+            step,
+            model,
+            hist,
+            steps=rec.steps,
+            eval_every=rec.eval_every,
+            progress=progress,
+            desc="least squares",
+            show="loss",
+        )
     return model.eval(), hist

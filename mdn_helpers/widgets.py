@@ -6,14 +6,14 @@ with the same random numbers at every slider position and paints the figure.
 The sliders are linked to the canvas in the browser (`ipywidgets.jslink`), so a
 slider step never waits for the kernel.
 """
+
 from __future__ import annotations
 
 import anywidget
 import ipywidgets as W
 import traitlets
 
-from .explorer import (N_GRID, PI_BIAS_RANGE, STD_BIAS_RANGE, ExplorerGrid, explorer_grid, explorer_js,
-                       explorer_spec)
+from .explorer import N_GRID, PI_BIAS_RANGE, STD_BIAS_RANGE, ExplorerGrid, explorer_grid, explorer_js, explorer_spec
 from .mixture import check_bias
 
 #: The plain-text form of the explorer in a saved notebook (static readers see this, not widget internals).
@@ -62,10 +62,24 @@ def bias_explorer(model, x=None, *, data=None, n: int = 2000, seed: int = 0, n_g
     """
     grid = explorer_grid(model, x, n_grid=n_grid)
     canvas = ExplorerCanvas(grid, data=data, n=n, seed=seed)
-    pi = W.FloatSlider(value=0.0, min=PI_BIAS_RANGE[0], max=PI_BIAS_RANGE[1], step=0.1, description="pi_bias",
-                       continuous_update=True, readout_format=".1f")
-    sd = W.FloatSlider(value=0.0, min=STD_BIAS_RANGE[0], max=STD_BIAS_RANGE[1], step=0.1, description="std_bias",
-                       continuous_update=True, readout_format=".1f")
+    pi = W.FloatSlider(
+        value=0.0,
+        min=PI_BIAS_RANGE[0],
+        max=PI_BIAS_RANGE[1],
+        step=0.1,
+        description="pi_bias",
+        continuous_update=True,
+        readout_format=".1f",
+    )
+    sd = W.FloatSlider(
+        value=0.0,
+        min=STD_BIAS_RANGE[0],
+        max=STD_BIAS_RANGE[1],
+        step=0.1,
+        description="std_bias",
+        continuous_update=True,
+        readout_format=".1f",
+    )
     pi.add_class("mdn-pi-bias")
     sd.add_class("mdn-std-bias")
     links = [W.jslink((pi, "value"), (canvas, "pi_bias")), W.jslink((sd, "value"), (canvas, "std_bias"))]

@@ -7,8 +7,10 @@ runtime, workspaces and user-settings directories, so nothing on the machine
 leaks in and nothing the test does leaks out. Every wait is bounded; `stop()`
 always ends the server and the kernels it started.
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -39,7 +41,10 @@ CHROMIUM_ARGS = [
 LAB_SETTINGS = {
     # No news or update pop-ups (they would also reach for the network).
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "checkForUpdates": False, "fetchNews": "false", "doNotDisturbMode": True},
+        "checkForUpdates": False,
+        "fetchNews": "false",
+        "doNotDisturbMode": True,
+    },
     # Every cell in the DOM, not only those in the viewport.
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     # The working copy is thrown away; no saves racing with the test.
@@ -100,7 +105,7 @@ class LabServer:
     def lab_url(self, path: str) -> str:
         return f"{self.url}/lab/tree/{path}?token={self.token}&reset"
 
-    def __enter__(self) -> "LabServer":
+    def __enter__(self) -> LabServer:
         try:
             self.start()
         except BaseException:
@@ -128,26 +133,47 @@ class LabServer:
         # PYTHONPATH is kept: the kernel must import the same mdn_helpers as the tests do (a checkout
         # on PYTHONPATH ahead of an editable install elsewhere).
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "MPLBACKEND"))}
-        env.update(JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_DATA_DIR=str(tmp / "data"),
-                   JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTER_PLATFORM_DIRS="1",
-                   JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"))
+        env.update(
+            JUPYTER_CONFIG_DIR=str(tmp / "config"),
+            JUPYTER_DATA_DIR=str(tmp / "data"),
+            JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+            JUPYTER_PLATFORM_DIRS="1",
+            JUPYTERLAB_SETTINGS_DIR=str(settings),
+            JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
+        )
         jupyter = Path(sys.prefix) / "bin" / "jupyter"  # the environment running the tests: .venv
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.start_timeout
         for attempt in range(3):  # another process may grab the free port before the server binds it
             self.port = free_port()
-            cmd = [str(jupyter), "lab", "--no-browser", f"--port={self.port}", "--ServerApp.port_retries=0",
-                   f"--IdentityProvider.token={self.token}", "--ServerApp.ip=127.0.0.1",
-                   f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={settings}",
-                   f"--LabApp.workspaces_dir={tmp / 'workspaces'}", "--LabApp.expose_app_in_browser=True",
-                   "--ServerApp.terminals_enabled=False"]
+            cmd = [
+                str(jupyter),
+                "lab",
+                "--no-browser",
+                f"--port={self.port}",
+                "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={self.token}",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.root_dir={root}",
+                f"--LabApp.user_settings_dir={settings}",
+                f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
+                "--LabApp.expose_app_in_browser=True",
+                "--ServerApp.terminals_enabled=False",
+            ]
             if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI and these machines run as root
                 cmd.append("--allow-root")
             if self._log is not None:
                 self._log.close()
-            self._log = open(self.log_path, "wb")
-            self.proc = subprocess.Popen(cmd, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self._log = open(self.log_path, "wb")  # noqa: SIM115 - the server writes to it until stop()
+            self.proc = subprocess.Popen(
+                cmd,
+                cwd=root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             if self._wait_up(deadline):
                 return
             if "already in use" not in self.log_text() or attempt == 2:
@@ -194,25 +220,19 @@ class LabServer:
                     self.proc.kill()
                     self.proc.wait(timeout=10)
             # Whatever it started and left behind (its process group, the kernels it knew).
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
             deadline = time.monotonic() + 10
             left = [p for p in self._kids if _alive(p)]
             for pid in left:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
             while left and time.monotonic() < deadline:
                 time.sleep(0.2)
                 left = [p for p in left if _alive(p)]
             for pid in left:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             self.proc = None
         if getattr(self, "_log", None) is not None:
             self._log.close()

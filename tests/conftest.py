@@ -1,4 +1,5 @@
 """Test-session settings."""
+
 import torch
 
 # These models are tiny: intra-op threads buy nothing and, on a shared 2-core

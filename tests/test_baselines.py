@@ -1,20 +1,21 @@
 """The linear-Gaussian baseline (`baselines`): the fit against numpy's least
 squares, the law against scipy.stats.norm and scoringrules, and the
 scorecard and PIT plot taking it as they take a model."""
+
 import math
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import scoringrules  # noqa: E402
-import torch  # noqa: E402
-from scipy import stats  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import scoringrules
+import torch
+from scipy import stats
 
-import mdn_helpers as mh  # noqa: E402
-from mdn_helpers.plots import plot_pit  # noqa: E402
+import mdn_helpers as mh
+from mdn_helpers.plots import plot_pit
 
 
 def linear_data(n: int, d: int, seed: int, sd: float = 0.7):
@@ -33,7 +34,7 @@ def test_fit_matches_numpy_least_squares_and_the_ml_noise_level(d):
     coef, *_ = np.linalg.lstsq(design, y.numpy(), rcond=None)
     np.testing.assert_allclose(law.coef.numpy(), coef, rtol=1e-10, atol=1e-10)
     resid = y.numpy() - design @ coef
-    assert law.sd == pytest.approx(math.sqrt(np.mean(resid ** 2)), rel=1e-12)   # ML: divide by n, not n − d − 1
+    assert law.sd == pytest.approx(math.sqrt(np.mean(resid**2)), rel=1e-12)  # ML: divide by n, not n − d − 1
     if d == 1:
         np.testing.assert_allclose(law.coef.numpy(), np.polyfit(x.numpy(), y.numpy(), 1)[::-1], rtol=1e-9)
 
@@ -42,8 +43,12 @@ def test_fit_is_the_maximum_of_the_likelihood():
     x, y = linear_data(100, 1, seed=5)
     law = mh.fit_linear_gaussian(x, y)
     best = float(law.log_prob(x, y).sum())
-    for dc, ds in ((torch.tensor([1e-3, 0.0]), 1.0), (torch.tensor([0.0, 1e-4]), 1.0), (torch.zeros(2), 1.01),
-                   (torch.zeros(2), 0.99)):
+    for dc, ds in (
+        (torch.tensor([1e-3, 0.0]), 1.0),
+        (torch.tensor([0.0, 1e-4]), 1.0),
+        (torch.zeros(2), 1.01),
+        (torch.zeros(2), 0.99),
+    ):
         other = mh.LinearGaussian(law.coef + dc.double(), law.sd * ds)
         assert float(other.log_prob(x, y).sum()) < best
 
@@ -57,8 +62,7 @@ def test_law_matches_scipy_norm_and_scoringrules(d):
     np.testing.assert_allclose(law.log_prob(x, y).numpy(), stats.norm.logpdf(y.numpy(), mean, 1.7), rtol=1e-10)
     np.testing.assert_allclose(law.cdf(x, y).numpy(), stats.norm.cdf(y.numpy(), mean, 1.7), rtol=1e-10, atol=1e-15)
     q = torch.linspace(0.01, 0.99, 50, dtype=torch.float64)
-    np.testing.assert_allclose(law.quantile(x, q).numpy(), stats.norm.ppf(q.numpy(), mean, 1.7), rtol=1e-9,
-                               atol=1e-9)
+    np.testing.assert_allclose(law.quantile(x, q).numpy(), stats.norm.ppf(q.numpy(), mean, 1.7), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(law.quantile(x, 0.9).numpy(), stats.norm.ppf(0.9, mean, 1.7), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(law.crps(x, y).numpy(), scoringrules.crps_normal(y.numpy(), mean, 1.7), rtol=1e-9)
     for out in (law.log_prob(x, y), law.cdf(x, y), law.crps(x, y)):
@@ -97,7 +101,7 @@ def test_bad_arguments_are_named():
     x, y = linear_data(20, 2, seed=0)
     law = mh.fit_linear_gaussian(x, y)
     with pytest.raises(ValueError, match="x must be of shape"):
-        law.log_prob(x[:, 0], y)                      # 1 feature given to a law of 2
+        law.log_prob(x[:, 0], y)  # 1 feature given to a law of 2
     with pytest.raises(ValueError, match="y must have shape"):
         law.cdf(x, y[:5])
     with pytest.raises(ValueError, match="density"):

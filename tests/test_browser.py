@@ -19,6 +19,7 @@ they are recorded, not asserted (speed goals live in benchmarks/RESULTS.md).
 Screenshots go to build/browser/. Needs Debian's Chromium (/usr/bin/chromium)
 and playwright (the `test` extra); skipped where either is absent.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from browser_support import CHROMIUM, CHROMIUM_ARGS, LabServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,19 +39,21 @@ NOTEBOOKS = ROOT / "notebooks"
 SHOTS = ROOT / "build" / "browser"
 
 sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (it is in the `test` extra: pip install -e '.[test]')")
+    "playwright.sync_api", reason="playwright is not installed (it is in the `test` extra: pip install -e '.[test]')"
+)
 
 expect = sync_api.expect
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                       reason=f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not os.access(CHROMIUM, os.X_OK), reason=f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    ),
 ]
 
-RUN_TIMEOUT_S = 150      # all of 02 (training ~10-40 s, more on a busy machine)
-REDRAW_TIMEOUT_S = 30    # one slider move -> new pixels on the explorer's canvas
-UI_TIMEOUT_MS = 60_000   # JupyterLab's page and a notebook to be ready
+RUN_TIMEOUT_S = 150  # all of 02 (training ~10-40 s, more on a busy machine)
+REDRAW_TIMEOUT_S = 30  # one slider move -> new pixels on the explorer's canvas
+UI_TIMEOUT_MS = 60_000  # JupyterLab's page and a notebook to be ready
 CRITIC_CALL = "plot_critic("  # the cell of 03 that draws the critic's heat map (a call, not the import)
 
 # --- JavaScript run in the page (JupyterLab exposed as window.jupyterapp) ----------------------------
@@ -106,7 +108,9 @@ JS_CANVAS_HASH = """(sel) => {
 }"""
 JS_CANVAS_CHANGED = f"""([sel, old]) => {{ const h = ({JS_CANVAS_HASH})(sel); return h !== null && h !== old; }}"""
 # Remember when the last key went down (capture phase: before any handler).
-JS_WATCH_KEYS = """() => { window.addEventListener('keydown', () => { window.__mdnKeydown = performance.now(); }, true); }"""
+JS_WATCH_KEYS = (
+    """() => { window.addEventListener('keydown', () => { window.__mdnKeydown = performance.now(); }, true); }"""
+)
 # Milliseconds from that key press to the end of the explorer's last draw, in the page.
 JS_KEY_TO_DRAW = """(sel) => document.querySelector(sel).mdnExplorer.lastDrawEnd - window.__mdnKeydown"""
 # Keep the notebook's kernel busy for a few seconds (straight through its connection, no cell).
@@ -135,6 +139,7 @@ JS_MARK_CELLS = """([needle, mark]) => {
 
 
 # --- fixtures ----------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def lab():
@@ -173,10 +178,8 @@ def screenshot_on_failure(page, name: str):
     try:
         yield
     except BaseException:
-        try:
+        with contextlib.suppress(Exception):  # best effort: the test has failed already
             page.screenshot(path=str(SHOTS / f"{name}_failure.png"), full_page=True, timeout=10_000)
-        except Exception:  # noqa: BLE001 - best effort: the test has failed already
-            pass
         raise
 
 
@@ -207,7 +210,9 @@ def key_step(page, sel: str, key: str, what: str) -> tuple[float, float]:
     try:
         page.wait_for_function(JS_CANVAS_CHANGED, arg=[sel, old], polling="raf", timeout=REDRAW_TIMEOUT_S * 1000)
     except sync_api.TimeoutError:
-        raise AssertionError(f"the canvas did not change within {REDRAW_TIMEOUT_S} s of pressing {key} on {what}")
+        raise AssertionError(
+            f"the canvas did not change within {REDRAW_TIMEOUT_S} s of pressing {key} on {what}"
+        ) from None
     outside = 1000 * (time.perf_counter() - t0)
     return outside, page.evaluate(JS_KEY_TO_DRAW, sel)
 
@@ -225,20 +230,29 @@ def harness_floor(page, sel: str, repeats: int = 10) -> dict:
 
 
 def summary(ms: list[float]) -> dict:
-    return {"n": len(ms), "median_ms": round(statistics.median(ms), 2), "max_ms": round(max(ms), 2),
-            "min_ms": round(min(ms), 2)}
+    return {
+        "n": len(ms),
+        "median_ms": round(statistics.median(ms), 2),
+        "max_ms": round(max(ms), 2),
+        "min_ms": round(min(ms), 2),
+    }
 
 
 def record_timings(key: str, value: dict) -> None:
     """Merge {key: value} into build/browser/explorer_timings.json (each test writes its own part)."""
     data = json.loads(TIMINGS.read_text()) if TIMINGS.is_file() else {}
-    data[key] = {**value, "load_avg": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
-                 "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+    data[key] = {
+        **value,
+        "load_avg": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     TIMINGS.write_text(json.dumps(data, indent=2))
     print(key, json.dumps(value))
 
 
 # --- tests -------------------------------------------------------------------------------------------
+
 
 def test_02_runs_without_errors_and_sliders_redraw_the_figure(page, lab):
     with screenshot_on_failure(page, "02_mdn"):
@@ -262,12 +276,22 @@ def check_02(page, lab):
 
     def finished():
         s = page.evaluate(JS_RUN_STATE)
-        done = (s["kernel"] == "idle" and s["indicator"] in (None, "idle") and s["running"] == 0
-                and (s["not_run"] == 0 or s["errors"]))
+        done = (
+            s["kernel"] == "idle"
+            and s["indicator"] in (None, "idle")
+            and s["running"] == 0
+            and (s["not_run"] == 0 or s["errors"])
+        )
         return s if done else None
+
     t0 = time.monotonic()
-    state = wait_until("02_mdn.ipynb to run to the end", finished, RUN_TIMEOUT_S, interval_s=1.0,
-                       describe=lambda: page.evaluate(JS_RUN_STATE))
+    state = wait_until(
+        "02_mdn.ipynb to run to the end",
+        finished,
+        RUN_TIMEOUT_S,
+        interval_s=1.0,
+        describe=lambda: page.evaluate(JS_RUN_STATE),
+    )
     print(f"02_mdn.ipynb ran in {time.monotonic() - t0:.1f} s")
     assert not state["errors"], "cells failed in the browser:\n" + "\n".join(state["errors"])
     assert state["not_run"] == 0, state
@@ -279,8 +303,11 @@ def check_02(page, lab):
     assert page.locator(CANVAS_02).count() == 1
     outputs = page.locator(".jp-Cell", has=page.locator(".mdn-bias-figure")).locator(".jp-Cell-outputArea")
     outputs.scroll_into_view_if_needed()
-    wait_until(f"the explorer's canvas ({CANVAS_02}) to draw", lambda: page.evaluate(JS_CANVAS_HASH, CANVAS_02),
-               REDRAW_TIMEOUT_S)
+    wait_until(
+        f"the explorer's canvas ({CANVAS_02}) to draw",
+        lambda: page.evaluate(JS_CANVAS_HASH, CANVAS_02),
+        REDRAW_TIMEOUT_S,
+    )
     expect(page.locator(".mdn-pi-bias .widget-readout")).to_have_text("0.0")
     outputs.screenshot(path=str(SHOTS / "02_sliders_before.png"))
     log_mark = len(lab.log_text())
@@ -300,10 +327,15 @@ def check_02(page, lab):
         inside.append(i)
     expect(page.locator(".mdn-std-bias .widget-readout")).to_have_text("9.0", timeout=10_000)
     outputs.screenshot(path=str(SHOTS / "02_sliders_after.png"))
-    record_timings("notebook_widget", {"key_to_pixels": summary(outside), "keydown_to_draw_end": summary(inside),
-                                       "harness_floor": harness_floor(page, CANVAS_02),
-                                       "samples": page.evaluate(f"() => document.querySelector('{CANVAS_02}')"
-                                                                ".mdnExplorer.samples().y.length")})
+    record_timings(
+        "notebook_widget",
+        {
+            "key_to_pixels": summary(outside),
+            "keydown_to_draw_end": summary(inside),
+            "harness_floor": harness_floor(page, CANVAS_02),
+            "samples": page.evaluate(f"() => document.querySelector('{CANVAS_02}').mdnExplorer.samples().y.length"),
+        },
+    )
 
     # The sliders do not wait for the kernel: with the kernel busy, a step still redraws.
     page.evaluate(JS_BUSY_KERNEL)
@@ -329,8 +361,13 @@ def check_03(page, lab, name):
         found = page.evaluate(JS_MARK_CELLS, [CRITIC_CALL, "critic"])
         ok = all(imgs and all(i["complete"] and i["width"] > 0 for i in imgs) for imgs in found)
         return found if ok else None
-    cells = wait_until(f"the critic heat map in every cell calling {CRITIC_CALL}...) of {name}", loaded, 30,
-                       describe=lambda: page.evaluate(JS_MARK_CELLS, [CRITIC_CALL, "critic"]))
+
+    cells = wait_until(
+        f"the critic heat map in every cell calling {CRITIC_CALL}...) of {name}",
+        loaded,
+        30,
+        describe=lambda: page.evaluate(JS_MARK_CELLS, [CRITIC_CALL, "critic"]),
+    )
     for imgs in cells:
         assert imgs[0]["src"].startswith("data:image/png"), imgs
         assert imgs[0]["width"] >= 200 and imgs[0]["height"] >= 150, imgs
@@ -341,6 +378,7 @@ def check_03(page, lab, name):
 
 # --- the stand-alone page ----------------------------------------------------------------------------
 
+
 def _page_models() -> dict:
     """A briefly trained MDN (multi-modal), one with a floor eps, an ensemble with a floor on one member."""
     from mdn_helpers.data import seeded_sample
@@ -350,8 +388,12 @@ def _page_models() -> dict:
     x, y = seeded_sample(1000, 0)
     trained, _ = fit_mdn(x, y, steps=300, progress=False)
     torch.manual_seed(5)
-    return {"data": (x, y), "trained": trained, "eps": MDN(n_hidden=8, n_components=4, eps=0.3, y_scale=4.0),
-            "ensemble": MDNEnsemble([MDN(n_hidden=8, n_components=3, eps=0.1), MDN(n_hidden=8, n_components=2)])}
+    return {
+        "data": (x, y),
+        "trained": trained,
+        "eps": MDN(n_hidden=8, n_components=4, eps=0.3, y_scale=4.0),
+        "ensemble": MDNEnsemble([MDN(n_hidden=8, n_components=3, eps=0.1), MDN(n_hidden=8, n_components=2)]),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -379,6 +421,7 @@ def open_offline(page, path: Path) -> dict:
         else:
             seen["aborted"].append(r.request.url)
             r.abort()
+
     page.route("**/*", route)
     page.on("console", lambda m: seen["errors"].append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: seen["errors"].append(f"page error: {e}"))
@@ -414,10 +457,17 @@ def test_explorer_page_works_offline_and_sliders_redraw(page, explorer_pages):
         page.locator("#explorer").screenshot(path=str(SHOTS / "explorer_page.png"))
         in_page = page.evaluate("() => window.mdnExplorer.timings.slice(1)")  # [0]: the first draw, at load
         assert len(in_page) == 30
-        record_timings("standalone_page", {
-            "input_to_draw_end": summary(in_page), "key_to_pixels": summary(outside),
-            "keydown_to_draw_end": summary(inside), "harness_floor": harness_floor(page, CANVAS_PAGE), "samples": len(page.evaluate("() => mdnExplorer.samples().y")),
-            "page_bytes": path.stat().st_size})
+        record_timings(
+            "standalone_page",
+            {
+                "input_to_draw_end": summary(in_page),
+                "key_to_pixels": summary(outside),
+                "keydown_to_draw_end": summary(inside),
+                "harness_floor": harness_floor(page, CANVAS_PAGE),
+                "samples": len(page.evaluate("() => mdnExplorer.samples().y")),
+                "page_bytes": path.stat().st_size,
+            },
+        )
         # the same random numbers at every slider position: back to the start, the same samples
         first = page.evaluate("() => mdnExplorer.samples().y")
         page.evaluate("() => mdnExplorer.update(0, 0)")
@@ -447,8 +497,13 @@ def test_explorer_page_biases_are_the_models(page, explorer_pages, name):
             want = [t.double().numpy() for t in model.params(x, pb, sb)]
         for field, w in zip(("pi", "mu", "sigma"), want):
             g = np.array(got[field]).reshape(-1, k)[ROWS]
-            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-30 if field == "pi" else 0,
-                                       err_msg=f"{name}: {field} at pi_bias={pb}, std_bias={sb}")
+            np.testing.assert_allclose(
+                g,
+                w,
+                rtol=1e-5,
+                atol=1e-30 if field == "pi" else 0,
+                err_msg=f"{name}: {field} at pi_bias={pb}, std_bias={sb}",
+            )
     assert seen["errors"] == [] and seen["aborted"] == []
 
 

@@ -4,11 +4,20 @@ numbers, and it learns as much as the same recipe on the CPU.
 Only meaningful where a GPU is present: on a machine without one, each test is
 skipped with that reason (the CPU paths are covered by the other files).
 """
+
 import pytest
 import torch
 
-from mdn_helpers import (fit_mdn, fit_mdn_ensemble, heldout_nll, load_checkpoint, save_checkpoint, seeded_sample,
-                         slogan_energy, train_slogan)
+from mdn_helpers import (
+    fit_mdn,
+    fit_mdn_ensemble,
+    heldout_nll,
+    load_checkpoint,
+    save_checkpoint,
+    seeded_sample,
+    slogan_energy,
+    train_slogan,
+)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -20,9 +29,8 @@ def data():
 
 def test_fit_mdn_on_cuda_is_deterministic_and_learns_like_the_cpu(data):
     (x, y), (xt, yt) = data
-    runs = [fit_mdn(x, y, steps=400, device="cuda", progress=False, x_val=xt[:2000], y_val=yt[:2000])
-            for _ in range(2)]
-    (m1, h1), (m2, h2) = runs
+    runs = [fit_mdn(x, y, steps=400, device="cuda", progress=False, x_val=xt[:2000], y_val=yt[:2000]) for _ in range(2)]
+    (m1, h1), (_m2, h2) = runs
     assert next(m1.parameters()).device.type == "cuda"
     assert h1["loss"] == h2["loss"] and h1["val_nll"] == h2["val_nll"]
     cpu, _ = fit_mdn(x, y, steps=400, progress=False)
@@ -46,7 +54,7 @@ def test_fresh_draws_ensembles_and_checkpoints_on_cuda(data, tmp_path):
 def test_train_slogan_on_cuda_is_deterministic_and_learns():
     # 1000 steps: at 300 the EMA generator had only come from 2.02 to 1.28 on the H200 (0.09 at 1000, quick benchmark)
     runs = [train_slogan(steps=1000, device="cuda", progress=False, eval_every=1000, n_eval=1000) for _ in range(2)]
-    (g1, c1, h1), (_, _, h2) = runs
+    (g1, _c1, h1), (_, _, h2) = runs
     assert next(g1.parameters()).device.type == "cuda"
     assert h1["g_loss"] == h2["g_loss"]
     start, end = h1["energy"]

@@ -1,5 +1,6 @@
 """The data set, its exact conditional density and the Bayes limit, checked
 against closed forms, scipy and brute-force Monte Carlo."""
+
 import math
 
 import numpy as np
@@ -57,7 +58,7 @@ def test_dataset_and_splits():
     xi, yi = ds[3]
     assert xi == ds.x[3] and yi == ds.y[3]
     loader = torch.utils.data.DataLoader(ds, batch_size=16)
-    xb, yb = next(iter(loader))
+    xb, _yb = next(iter(loader))
     assert xb.shape == (16,)
     s = make_splits(100, 20, 30, seed=5)
     assert (len(s.train), len(s.val), len(s.test)) == (100, 20, 30)
@@ -70,8 +71,10 @@ def test_normaliser_against_scipy_quad():
     xs = torch.tensor([-14.0, -5.0, 0.0, 2.5, 11.0])
     ours = log_normaliser(xs).exp().numpy()
     pdf = stats.norm.pdf
-    ref = [integrate.quad(lambda t: pdf(float(x) - 7 * math.sin(0.75 * t) - 0.5 * t), -10.5, 10.5, limit=200)[0]
-           for x in xs]
+    ref = [
+        integrate.quad(lambda t: pdf(float(x) - 7 * math.sin(0.75 * t) - 0.5 * t), -10.5, 10.5, limit=200)[0]
+        for x in xs
+    ]
     np.testing.assert_allclose(ours, ref, rtol=2e-5)  # trapezoid rule, 4001 nodes
 
 
@@ -85,7 +88,7 @@ def test_conditional_density_integrates_to_one_and_matches_pointwise():
     assert float(dens[:, ys.abs() > 10.5].abs().max()) == 0.0
     yy = torch.tensor([0.3, -2.0, 7.0], dtype=torch.float64)
     pointwise = true_log_density(xs, yy).exp()
-    on_grid = torch.stack([true_conditional_density(xs[i:i + 1], yy[i:i + 1])[0, 0] for i in range(3)])
+    on_grid = torch.stack([true_conditional_density(xs[i : i + 1], yy[i : i + 1])[0, 0] for i in range(3)])
     torch.testing.assert_close(pointwise, on_grid)
     assert true_log_density(torch.tensor([0.0]), torch.tensor([11.0])).item() == -math.inf
 
@@ -97,6 +100,7 @@ def test_conditional_is_multimodal_at_zero():
     assert peaks >= 3
 
 
+@pytest.mark.slow
 def test_bayes_nll_against_brute_force_monte_carlo():
     """Independent estimate: draw (x, y), compute Z(x) by a midpoint rule on its
     own grid (not the trapezoid rule of the package), average −log p(y|x)."""
@@ -107,8 +111,8 @@ def test_bayes_nll_against_brute_force_monte_carlo():
     ft = 7 * np.sin(0.75 * t) + 0.5 * t
     log_z = np.empty_like(x)
     for s in range(0, len(x), 5000):
-        phi = stats.norm.pdf(x[s:s + 5000, None] - ft[None, :])
-        log_z[s:s + 5000] = np.log(phi.sum(1) * 21 / m)
+        phi = stats.norm.pdf(x[s : s + 5000, None] - ft[None, :])
+        log_z[s : s + 5000] = np.log(phi.sum(1) * 21 / m)
     nll = -stats.norm.logpdf(x - (7 * np.sin(0.75 * y) + 0.5 * y)) + log_z
     mc, se = nll.mean(), nll.std() / math.sqrt(len(nll))
     assert se < 0.004
@@ -204,8 +208,9 @@ def test_meta_tensors_and_non_numbers_are_refused_by_name():
         inverted_sine_f(None)
     torch.testing.assert_close(inverted_sine_f([0.0, 2.0]), inverted_sine_f(torch.tensor([0.0, 2.0])))
     # lists are fine
-    torch.testing.assert_close(true_log_density([0.0, 1.0], [0.5, -0.5]),
-                               true_log_density(torch.tensor([0.0, 1.0]), torch.tensor([0.5, -0.5])))
+    torch.testing.assert_close(
+        true_log_density([0.0, 1.0], [0.5, -0.5]), true_log_density(torch.tensor([0.0, 1.0]), torch.tensor([0.5, -0.5]))
+    )
 
 
 def test_joint_log_density_against_scipy_and_integrates_to_one():

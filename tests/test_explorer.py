@@ -4,6 +4,7 @@ clear error, the page is self-contained, the widget is two jslinked sliders over
 What the JavaScript computes from the grid (biased weights and scales, samples) is checked
 against the model in the browser, in tests/test_browser.py.
 """
+
 import base64
 import json
 import re
@@ -18,8 +19,16 @@ import pytest
 import torch
 
 from mdn_helpers.data import seeded_sample
-from mdn_helpers.explorer import (MAX_GRID, ExplorerGrid, check_grid, explorer_grid, explorer_js, explorer_page,
-                                  explorer_spec, write_explorer_page)
+from mdn_helpers.explorer import (
+    MAX_GRID,
+    ExplorerGrid,
+    check_grid,
+    explorer_grid,
+    explorer_js,
+    explorer_page,
+    explorer_spec,
+    write_explorer_page,
+)
 from mdn_helpers.mdn import MDN, MDNEnsemble
 from mdn_helpers.widgets import STATIC_TEXT, ExplorerCanvas, bias_explorer
 
@@ -69,7 +78,7 @@ def test_the_floor_is_kept_under_the_scales():
 
 
 def test_explorer_grid_refuses_models_it_cannot_show():
-    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module"):
         explorer_grid(None)
     with pytest.raises(TypeError, match=r"model must have a .log_params\(\) method"):
         explorer_grid(torch.nn.Linear(1, 1))
@@ -91,6 +100,7 @@ def test_explorer_grid_refuses_models_it_cannot_show():
         def log_params(self, x, pi_bias=0.0, std_bias=0.0):
             p = super().log_params(x, pi_bias, std_bias)
             return p._replace(log_sigma=torch.logaddexp(p.log_sigma, torch.zeros_like(p.log_sigma)))
+
     with pytest.raises(ValueError, match="the explorer cannot show a OtherFloor"):
         explorer_grid(OtherFloor(n_hidden=4, n_components=2))
 
@@ -100,46 +110,69 @@ def _grid(g=6, k=3):
     return ExplorerGrid(x, torch.zeros(g, k), torch.randn(g, k), torch.zeros(g, k), torch.zeros(k))
 
 
-@pytest.mark.parametrize("bad, error, message", [
-    (lambda G: G._replace(mu=G.mu.clone().fill_(float("nan"))), ValueError, "grid.mu must be finite"),
-    (lambda G: G._replace(log_pi=G.log_pi.clone().fill_(float("inf"))), ValueError, "grid.log_pi must be finite"),
-    (lambda G: G._replace(log_sigma=torch.full_like(G.log_sigma, float("nan"))), ValueError,
-     "grid.log_sigma must be finite"),
-    (lambda G: G._replace(x=torch.zeros(0)), ValueError, "grid.x must not be empty"),
-    (lambda G: G._replace(x=torch.tensor([0.0] * 5 + [float("nan")])), ValueError, "grid.x must be finite"),
-    (lambda G: G._replace(mu=torch.zeros(6, 4)), ValueError, r"grid.mu must have shape \(6, 3\)"),
-    (lambda G: G._replace(log_pi=torch.zeros(5, 3)), ValueError, r"grid.log_pi must have shape \(6, k\)"),
-    (lambda G: G._replace(log_sigma=torch.zeros(6)), ValueError, r"grid.log_sigma must have shape \(6, 3\)"),
-    (lambda G: G._replace(log_pi=torch.zeros(6, 0)), ValueError, r"grid.log_pi must have shape"),
-    (lambda G: G._replace(eps=torch.zeros(2)), ValueError, r"grid.eps must have shape \(3,\)"),
-    (lambda G: G._replace(eps=-torch.ones(3)), ValueError, "grid.eps must be >= 0"),
-    (lambda G: G._replace(mu=torch.full((6, 3), 1e39, dtype=torch.float64)), ValueError,
-     "grid.mu must be representable in float32"),
-    (lambda G: tuple(G)[:4], TypeError, "grid must be an ExplorerGrid"),
-    (lambda G: "grid", TypeError, "grid must be an ExplorerGrid"),
-])
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (lambda G: G._replace(mu=G.mu.clone().fill_(float("nan"))), ValueError, "grid.mu must be finite"),
+        (lambda G: G._replace(log_pi=G.log_pi.clone().fill_(float("inf"))), ValueError, "grid.log_pi must be finite"),
+        (
+            lambda G: G._replace(log_sigma=torch.full_like(G.log_sigma, float("nan"))),
+            ValueError,
+            "grid.log_sigma must be finite",
+        ),
+        (lambda G: G._replace(x=torch.zeros(0)), ValueError, "grid.x must not be empty"),
+        (lambda G: G._replace(x=torch.tensor([0.0] * 5 + [float("nan")])), ValueError, "grid.x must be finite"),
+        (lambda G: G._replace(mu=torch.zeros(6, 4)), ValueError, r"grid.mu must have shape \(6, 3\)"),
+        (lambda G: G._replace(log_pi=torch.zeros(5, 3)), ValueError, r"grid.log_pi must have shape \(6, k\)"),
+        (lambda G: G._replace(log_sigma=torch.zeros(6)), ValueError, r"grid.log_sigma must have shape \(6, 3\)"),
+        (lambda G: G._replace(log_pi=torch.zeros(6, 0)), ValueError, r"grid.log_pi must have shape"),
+        (lambda G: G._replace(eps=torch.zeros(2)), ValueError, r"grid.eps must have shape \(3,\)"),
+        (lambda G: G._replace(eps=-torch.ones(3)), ValueError, "grid.eps must be >= 0"),
+        (
+            lambda G: G._replace(mu=torch.full((6, 3), 1e39, dtype=torch.float64)),
+            ValueError,
+            "grid.mu must be representable in float32",
+        ),
+        (lambda G: tuple(G)[:4], TypeError, "grid must be an ExplorerGrid"),
+        (lambda G: "grid", TypeError, "grid must be an ExplorerGrid"),
+    ],
+)
 def test_bad_grids_are_refused_by_the_widget_and_the_page_writer(bad, error, message, tmp_path):
     grid = bad(_grid())
-    for call in (lambda: check_grid(grid), lambda: explorer_spec(grid), lambda: ExplorerCanvas(grid),
-                 lambda: write_explorer_page(tmp_path / "page", grid)):
+    for call in (
+        lambda: check_grid(grid),
+        lambda: explorer_spec(grid),
+        lambda: ExplorerCanvas(grid),
+        lambda: write_explorer_page(tmp_path / "page", grid),
+    ):
         with pytest.raises(error, match=message):
             call()
     assert not (tmp_path / "page").exists()  # nothing written
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    (dict(n=0), ValueError, "n must be >= 1"),
-    (dict(n=10**6), ValueError, "n must be <="),
-    (dict(seed=-1), ValueError, "seed must be >= 0"),
-    (dict(data=(torch.zeros(3), torch.zeros(4))), ValueError, "data\\[0\\] and data\\[1\\] must have the same length"),
-    (dict(data=(torch.zeros(3), torch.tensor([0.0, float("nan"), 1.0]))), ValueError, "data\\[1\\] must be finite"),
-    (dict(data=(torch.zeros(0), torch.zeros(0))), ValueError, "data\\[0\\] must not be empty"),
-    (dict(data=torch.zeros(3)), TypeError, "data must be a pair"),
-    (dict(data=(torch.zeros(2, 2), torch.zeros(2, 2))), ValueError, "data\\[0\\] must be 1-d"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(n=0), ValueError, "n must be >= 1"),
+        (dict(n=10**6), ValueError, "n must be <="),
+        (dict(seed=-1), ValueError, "seed must be >= 0"),
+        (
+            dict(data=(torch.zeros(3), torch.zeros(4))),
+            ValueError,
+            "data\\[0\\] and data\\[1\\] must have the same length",
+        ),
+        (dict(data=(torch.zeros(3), torch.tensor([0.0, float("nan"), 1.0]))), ValueError, "data\\[1\\] must be finite"),
+        (dict(data=(torch.zeros(0), torch.zeros(0))), ValueError, "data\\[0\\] must not be empty"),
+        (dict(data=torch.zeros(3)), TypeError, "data must be a pair"),
+        (dict(data=(torch.zeros(2, 2), torch.zeros(2, 2))), ValueError, "data\\[0\\] must be 1-d"),
+    ],
+)
 def test_bad_options_are_refused(kwargs, error, message, tmp_path):
-    for call in (lambda: explorer_spec(_grid(), **kwargs), lambda: ExplorerCanvas(_grid(), **kwargs),
-                 lambda: write_explorer_page(tmp_path, _grid(), **kwargs)):
+    for call in (
+        lambda: explorer_spec(_grid(), **kwargs),
+        lambda: ExplorerCanvas(_grid(), **kwargs),
+        lambda: write_explorer_page(tmp_path, _grid(), **kwargs),
+    ):
         with pytest.raises(error, match=message):
             call()
     assert not (tmp_path / "bias_explorer.html").exists()
@@ -188,7 +221,9 @@ def test_page_is_self_contained_and_carries_the_data(tmp_path):
     # two labelled range inputs with read-outs
     inputs = {a["id"]: a for t, a in page.tags if t == "input"}
     assert {k: (v["type"], v["min"], v["max"]) for k, v in inputs.items()} == {
-        "pi_bias": ("range", "0.0", "5.0"), "std_bias": ("range", "0.0", "10.0")}
+        "pi_bias": ("range", "0.0", "5.0"),
+        "std_bias": ("range", "0.0", "10.0"),
+    }
     labels = {a["for"] for t, a in page.tags if t == "label"}
     outputs = {a["id"] for t, a in page.tags if t == "output"}
     assert labels == {"pi_bias", "std_bias"} and outputs == {"pi_bias-value", "std_bias-value"}
@@ -204,10 +239,26 @@ def test_page_is_self_contained_and_carries_the_data(tmp_path):
     assert spec["eps"] == pytest.approx([0.2] * 3)
 
 
+@pytest.mark.slow
 def test_explorer_js_ships_with_an_installed_copy(tmp_path):
     """The wheel carries explorer.js (package data), so a non-editable install finds it too."""
-    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                          "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     wheel = next(tmp_path.glob("mdn_helpers-*.whl"))
     with zipfile.ZipFile(wheel) as z:
@@ -223,8 +274,10 @@ def test_widget_is_two_jslinked_sliders_over_the_canvas():
     assert (pi.description, pi.min, pi.max, pi.value) == ("pi_bias", 0.0, 5.0, 0.0)
     assert (sd.description, sd.min, sd.max, sd.value) == ("std_bias", 0.0, 10.0, 0.0)
     assert canvas is box.canvas and "mdn-bias-figure" in canvas._dom_classes
-    assert {(link.source, link.target) for link in box.links} == {((pi, "value"), (canvas, "pi_bias")),
-                                                                   ((sd, "value"), (canvas, "std_bias"))}
+    assert {(link.source, link.target) for link in box.links} == {
+        ((pi, "value"), (canvas, "pi_bias")),
+        ((sd, "value"), (canvas, "std_bias")),
+    }
     assert canvas.spec == explorer_spec(box.grid, data=(x, y), n=500, seed=3)
     assert canvas.spec["n"] == 500 and canvas.spec["data_n"] == 100
     assert "export default" in canvas._esm and "function render" in canvas._esm
@@ -251,15 +304,20 @@ def test_cli_writes_the_page_from_a_checkpoint(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(train, "fit_mdn", lambda *a, **k: (_ for _ in ()).throw(AssertionError("training started")))
     ckpt = save_checkpoint(_models()["mdn"], tmp_path / "m.pt")
-    assert main(["explorer", "--checkpoint", str(ckpt), "--out", str(tmp_path / "site"), "--n", "100",
-                 "--n-train", "50"]) == 0
+    assert (
+        main(["explorer", "--checkpoint", str(ckpt), "--out", str(tmp_path / "site"), "--n", "100", "--n-train", "50"])
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     page = Path(result["page"])
     assert page == tmp_path / "site" / "bias_explorer.html" and result["bytes"] == page.stat().st_size
     assert '"n":100' in page.read_text() and '"data_n":50' in page.read_text()
-    for argv, message in ((["--checkpoint", str(tmp_path / "none.pt")], "no such file"),
-                          (["--n", "0"], "--n must be >= 1"), (["--n-train", "1"], "--n-train must be >= 2")):
-        assert main(["explorer", "--out", str(tmp_path / "never")] + argv) == 2
+    for argv, message in (
+        (["--checkpoint", str(tmp_path / "none.pt")], "no such file"),
+        (["--n", "0"], "--n must be >= 1"),
+        (["--n-train", "1"], "--n-train must be >= 2"),
+    ):
+        assert main(["explorer", "--out", str(tmp_path / "never"), *argv]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
 

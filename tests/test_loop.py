@@ -1,5 +1,6 @@
 """The one training loop (mdn_helpers/loop.py): evaluation schedule, callback,
 early stopping, divergence rollback, History, seed derivation, recipes."""
+
 import dataclasses
 import math
 
@@ -28,19 +29,27 @@ def quadratic(target: float = 3.0, lr: float = 0.1, nan_at: int | None = None, b
                 w.fill_(math.inf)
         w.grad = None
         return {"loss": loss * math.nan if nan_at == i else loss, "w": w.detach().sum()}
+
     return model, step
 
 
 def test_evaluations_before_every_n_and_after_the_last_step_with_callbacks():
     model, step = quadratic()
     seen = []
-    h = train_loop(step, model, History(), steps=25, eval_every=10, progress=False,
-                   evaluate=lambda done: {"w": float(model.weight.detach())},
-                   callback=lambda done, hist, m: seen.append((done, hist.steps, m is model)))
+    h = train_loop(
+        step,
+        model,
+        History(),
+        steps=25,
+        eval_every=10,
+        progress=False,
+        evaluate=lambda done: {"w": float(model.weight.detach())},
+        callback=lambda done, hist, m: seen.append((done, hist.steps, m is model)),
+    )
     assert h.eval_steps == [0, 10, 20, 25]
     assert seen == [(0, 0, True), (10, 10, True), (20, 20, True), (25, 25, True)]
     assert h.steps == 25 and len(h["loss"]) == len(h["w"]) == 25
-    assert h["w"][-1] == pytest.approx(3.0 * (1 - 0.8 ** 25), rel=1e-5)  # closed form of the descent
+    assert h["w"][-1] == pytest.approx(3.0 * (1 - 0.8**25), rel=1e-5)  # closed form of the descent
     assert h.evals["w"][0] == 0.0 and h.seconds >= h.eval_seconds >= 0
 
 
@@ -56,7 +65,7 @@ def test_a_nan_scalar_rolls_back_to_the_start_of_the_last_good_step():
     with pytest.raises(TrainingDiverged, match="loss became nan at step 4") as info:
         train_loop(step, model, History(), steps=10, eval_every=100, progress=False)
     # start of step 3 = after 3 updates: w = 3 (1 − 0.8³)
-    assert float(info.value.model.weight.detach()) == pytest.approx(3 * (1 - 0.8 ** 3), rel=1e-6)
+    assert float(info.value.model.weight.detach()) == pytest.approx(3 * (1 - 0.8**3), rel=1e-6)
     assert info.value.history.steps == 4
 
 
@@ -76,16 +85,25 @@ def test_early_stopping_restores_the_best_and_says_so():
         snapshots[done] = float(model.weight.detach())
         return {"score": next(scores)}
 
-    h = train_loop(step, model, History(), steps=60, eval_every=10, evaluate=evaluate, monitor="score",
-                   patience=3, progress=False)
+    h = train_loop(
+        step, model, History(), steps=60, eval_every=10, evaluate=evaluate, monitor="score", patience=3, progress=False
+    )
     assert h.eval_steps == [0, 10, 20, 30, 40, 50] and h.stopped_early
     assert h.best_step == 20 and h.weights == "best"
     assert float(model.weight.detach()) == snapshots[20]
     # monitored without patience: the last weights, and the best step for information
     model, step = quadratic()
     scores = iter([5.0, 1.0, 2.0])
-    h = train_loop(step, model, History(), steps=20, eval_every=10, evaluate=lambda d: {"score": next(scores)},
-                   monitor="score", progress=False)
+    h = train_loop(
+        step,
+        model,
+        History(),
+        steps=20,
+        eval_every=10,
+        evaluate=lambda d: {"score": next(scores)},
+        monitor="score",
+        progress=False,
+    )
     assert h.best_step == 10 and h.weights == "last" and not h.stopped_early
     with pytest.raises(ValueError, match="patience"):
         train_loop(step, model, History(), steps=2, eval_every=1, patience=2, progress=False)
@@ -118,7 +136,7 @@ def test_history_lookup_and_an_empty_history_plots():
 
 def test_derive_seed_is_stable_distinct_and_checked():
     a = derive_seed(0, "init")
-    assert a == derive_seed(0, "init") and 0 <= a < 2 ** 63
+    assert a == derive_seed(0, "init") and 0 <= a < 2**63
     assert len({derive_seed(s, t) for s in range(20) for t in ("init", "noise", "data", "eval")}) == 80
     torch.Generator().manual_seed(a)  # a valid torch seed
     with pytest.raises(ValueError, match="seed"):
@@ -134,9 +152,15 @@ def test_recipes_check_their_fields_and_overrides():
         resolve_recipe(base, {}, Recipe, {"setps": 3})
     with pytest.raises(ValueError, match="recipe"):
         resolve_recipe("nope", {"a": base}, Recipe, {})
-    for bad, exc in ((dict(lr=0.0), ValueError), (dict(fresh=1), TypeError), (dict(lr_drops=5), TypeError),
-                     (dict(lr_drops=(0,)), ValueError), (dict(schedule="cos"), ValueError),
-                     (dict(fresh=True, batch_size=None), ValueError), (dict(eval_every=0), ValueError)):
+    for bad, exc in (
+        (dict(lr=0.0), ValueError),
+        (dict(fresh=1), TypeError),
+        (dict(lr_drops=5), TypeError),
+        (dict(lr_drops=(0,)), ValueError),
+        (dict(schedule="cos"), ValueError),
+        (dict(fresh=True, batch_size=None), ValueError),
+        (dict(eval_every=0), ValueError),
+    ):
         with pytest.raises(exc):
             dataclasses.replace(base, **bad)
 
@@ -148,9 +172,11 @@ def test_more_threads_than_cores_are_refused_before_touching_torch():
 
     before = torch.get_num_threads()
     for n in (os.cpu_count() + 1, 30_000):
-        with pytest.raises(ValueError, match=r"num_threads must be <= \d+, this machine's CPU count"):
-            with torch_threads(n):
-                raise AssertionError("the block must not run")
+        with (
+            pytest.raises(ValueError, match=r"num_threads must be <= \d+, this machine's CPU count"),
+            torch_threads(n),
+        ):
+            raise AssertionError("the block must not run")
         assert torch.get_num_threads() == before
     with pytest.raises(TypeError, match="num_threads"):
         check_num_threads(2.0)

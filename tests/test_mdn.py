@@ -1,5 +1,7 @@
 """The mixture head and the MDN, checked against torch.distributions and
 closed-form moments."""
+
+import itertools
 import math
 
 import pytest
@@ -24,10 +26,12 @@ def head_with_raw(raw: torch.Tensor, n_in: int = 1, eps: float = 0.0) -> tuple[G
 def oracle_nll(pi, mu, sigma, y, log_pi=None):
     """−log p(y) by torch.distributions in float64; from log π where given
     (π in float32 underflows to 0 for logit gaps beyond ~100)."""
-    cat = (torch.distributions.Categorical(logits=log_pi.double()) if log_pi is not None
-           else torch.distributions.Categorical(probs=pi.double()))
-    d = torch.distributions.MixtureSameFamily(cat,
-                                              torch.distributions.Normal(mu.double(), sigma.double()))
+    cat = (
+        torch.distributions.Categorical(logits=log_pi.double())
+        if log_pi is not None
+        else torch.distributions.Categorical(probs=pi.double())
+    )
+    d = torch.distributions.MixtureSameFamily(cat, torch.distributions.Normal(mu.double(), sigma.double()))
     return -d.log_prob(y.double())
 
 
@@ -56,7 +60,7 @@ def test_nll_matches_mixture_same_family_property(k, logit_scale, log_sigma_shif
     g = torch.Generator().manual_seed(seed)
     raw = torch.randn(8, 3 * k, generator=g)
     raw[:, :k] *= logit_scale
-    raw[:, 2 * k:] = raw[:, 2 * k:] * 0.5 + log_sigma_shift
+    raw[:, 2 * k :] = raw[:, 2 * k :] * 0.5 + log_sigma_shift
     head, h = head_with_raw(raw)
     y = torch.randn(8, generator=g) * y_scale
     pi, mu, sigma = head.params(h, pi_bias, std_bias)
@@ -70,7 +74,7 @@ def test_pi_bias_and_std_bias_follow_graves():
     torch.manual_seed(1)
     head = GaussianMixture1d(3, 5)
     h = torch.randn(10, 3)
-    pi0, mu0, s0 = head.params(h)
+    _pi0, mu0, s0 = head.params(h)
     logits = head.lin(h)[:, :5]
     pi2, mu2, s2 = head.params(h, pi_bias=2.0, std_bias=1.5)
     torch.testing.assert_close(pi2, torch.softmax(3.0 * logits, -1))
@@ -80,9 +84,10 @@ def test_pi_bias_and_std_bias_follow_graves():
     logits = torch.tensor([[0.3, 1.5, -2.0, 1.0], [2.0, 0.0, 0.5, 1.9]])
     head2, h2 = head_with_raw(torch.cat([logits, torch.zeros(2, 8)], 1))
     top = [head2.params(h2, pi_bias=b)[0].max(-1).values for b in (0.0, 1.0, 5.0, 20.0, 200.0)]
-    assert all(bool((a < b).all()) for a, b in zip(top[:-2], top[1:-1]))
-    torch.testing.assert_close(head2.params(h2, pi_bias=200.0)[0],
-                               torch.nn.functional.one_hot(logits.argmax(-1), 4).float())
+    assert all(bool((a < b).all()) for a, b in itertools.pairwise(top))
+    torch.testing.assert_close(
+        head2.params(h2, pi_bias=200.0)[0], torch.nn.functional.one_hot(logits.argmax(-1), 4).float()
+    )
     # pi_bias = -1: equal weights
     torch.testing.assert_close(head.params(h, pi_bias=-1.0)[0], torch.full((10, 5), 0.2))
 
@@ -98,8 +103,11 @@ def test_eps_floors_sigma():
 
 
 def test_sample_moments_match_mixture():
-    p = MixtureParams(torch.log_softmax(torch.tensor([[0.0, 1.0, -1.0]]), -1),
-                      torch.tensor([[-4.0, 1.0, 6.0]]), torch.log(torch.tensor([[0.5, 1.0, 2.0]])))
+    p = MixtureParams(
+        torch.log_softmax(torch.tensor([[0.0, 1.0, -1.0]]), -1),
+        torch.tensor([[-4.0, 1.0, 6.0]]),
+        torch.log(torch.tensor([[0.5, 1.0, 2.0]])),
+    )
     n = 200_000
     big = MixtureParams(*(t.expand(n, 3) for t in p))
     from mdn_helpers.mixture import mixture_sample
@@ -111,8 +119,9 @@ def test_sample_moments_match_mixture():
     assert abs(float(s.mean()) - float(mean)) < 5 * se_mean
     assert float(s.var()) == pytest.approx(float(var), rel=0.02)
     # mixture_distribution is MixtureSameFamily built from the same parameters
-    d = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(logits=p.log_pi),
-                                              torch.distributions.Normal(p.mu, p.log_sigma.exp()))
+    d = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(logits=p.log_pi), torch.distributions.Normal(p.mu, p.log_sigma.exp())
+    )
     torch.testing.assert_close(mean, d.mean)
     torch.testing.assert_close(var, d.variance)
 
@@ -164,8 +173,8 @@ def test_mdn_scaling_is_inside_the_model():
     y = torch.linspace(-5, 5, 7)
     # b(x, y) is a(x', y') of the standardised values, with the Jacobian of y's scaling
     torch.testing.assert_close(b.nll(x, y), a.nll((x - 1) / 7, (y + 2) / 6) + math.log(6.0))
-    pi, mu, sigma = b.params(x)
-    pa, ma, sa = a.params((x - 1) / 7)
+    _pi, mu, sigma = b.params(x)
+    _pa, ma, sa = a.params((x - 1) / 7)
     torch.testing.assert_close(mu, ma * 6 - 2)
     torch.testing.assert_close(sigma, sa * 6)
     torch.testing.assert_close(b.nll(x, y), -b.distribution(x).log_prob(y), atol=1e-5, rtol=1e-5)
@@ -194,14 +203,17 @@ def test_ensemble_is_the_average_mixture():
     torch.testing.assert_close(pi.sum(-1), torch.ones(9))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(n_components=0), "n_components"),
-    (dict(n_hidden=0), "n_hidden"),
-    (dict(n_layers=0), "n_layers"),
-    (dict(eps=-0.1), "eps"),
-    (dict(activation="gelu"), "activation"),
-    (dict(y_scale=0.0), "y_scale"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n_components=0), "n_components"),
+        (dict(n_hidden=0), "n_hidden"),
+        (dict(n_layers=0), "n_layers"),
+        (dict(eps=-0.1), "eps"),
+        (dict(activation="gelu"), "activation"),
+        (dict(y_scale=0.0), "y_scale"),
+    ],
+)
 def test_bad_constructor_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MDN(**kwargs)
@@ -278,6 +290,7 @@ def test_std_bias_beyond_its_range_is_refused():
 # Input hardening: limits, far tails, float32 scaling
 # ---------------------------------------------------------------------------
 
+
 def test_pi_bias_is_bounded():
     from mdn_helpers.mixture import PI_BIAS_LIMIT
 
@@ -286,8 +299,11 @@ def test_pi_bias_is_bounded():
     assert torch.isfinite(m.nll(x, y, pi_bias=PI_BIAS_LIMIT)).all()
     assert torch.isfinite(m.log_params(x, pi_bias=PI_BIAS_LIMIT).log_pi).all()
     for bad in (1e39, PI_BIAS_LIMIT * 1.01):
-        for call in (lambda: m.nll(x, y, pi_bias=bad), lambda: m.sample(x, pi_bias=bad),
-                     lambda: MDNEnsemble([m, m]).log_params(x, pi_bias=bad)):
+        for call in (
+            lambda: m.nll(x, y, pi_bias=bad),
+            lambda: m.sample(x, pi_bias=bad),
+            lambda: MDNEnsemble([m, m]).log_params(x, pi_bias=bad),
+        ):
             with pytest.raises(ValueError, match=r"pi_bias must be in \[-1, 1000\]"):
                 call()
 
@@ -304,8 +320,11 @@ def test_nll_and_its_gradients_stay_finite_for_any_finite_float32_y(y_value, std
     torch.manual_seed(8)
     y = torch.full((4,), y_value)
     x = torch.tensor([0.0, 1.0, -3.0, 7.0])
-    for model in (MDN(n_hidden=8, n_components=3), MDN(n_hidden=8, n_components=3, y_loc=-3e38, y_scale=1e-30),
-                  MDNEnsemble([MDN(n_hidden=8, n_components=2), MDN(n_hidden=8, n_components=2, y_scale=1e-20)])):
+    for model in (
+        MDN(n_hidden=8, n_components=3),
+        MDN(n_hidden=8, n_components=3, y_loc=-3e38, y_scale=1e-30),
+        MDNEnsemble([MDN(n_hidden=8, n_components=2), MDN(n_hidden=8, n_components=2, y_scale=1e-20)]),
+    ):
         loss, grads = _value_and_grads(model, x, y, std_bias=std_bias)
         assert torch.isfinite(loss), (y_value, std_bias, loss)
         assert all(torch.isfinite(g).all() for g in grads), (y_value, std_bias)
@@ -318,8 +337,11 @@ def test_the_tail_clamp_leaves_ordinary_values_unchanged_and_acts_only_far_out()
     from mdn_helpers.mixture import Z_LIMIT
 
     g = torch.Generator().manual_seed(0)
-    p = MixtureParams(torch.log_softmax(torch.randn(50, 4, generator=g), -1), torch.randn(50, 4, generator=g) * 5,
-                      torch.randn(50, 4, generator=g))
+    p = MixtureParams(
+        torch.log_softmax(torch.randn(50, 4, generator=g), -1),
+        torch.randn(50, 4, generator=g) * 5,
+        torch.randn(50, 4, generator=g),
+    )
     y = torch.randn(50, generator=g) * 20
     z = (y[:, None] - p.mu) * torch.exp(-p.log_sigma)
     log_normal = -0.5 * z * z - p.log_sigma - 0.5 * math.log(2 * math.pi)  # the formula before the clamp
@@ -329,22 +351,26 @@ def test_the_tail_clamp_leaves_ordinary_values_unchanged_and_acts_only_far_out()
     one = MixtureParams(torch.zeros(1, 1), torch.zeros(1, 1), torch.zeros(1, 1))
     assert float(mixture_nll(one, torch.tensor([1e16]))) == pytest.approx(0.5 * Z_LIMIT**2, rel=1e-6)
     # and σ so small that exp(−log σ) overflows float32: still finite
-    tiny = MixtureParams(torch.zeros(1, 1), torch.zeros(1, 1, requires_grad=True),
-                         torch.full((1, 1), -200.0, requires_grad=True))
+    tiny = MixtureParams(
+        torch.zeros(1, 1), torch.zeros(1, 1, requires_grad=True), torch.full((1, 1), -200.0, requires_grad=True)
+    )
     out = mixture_nll(tiny, torch.tensor([1.0]))
     assert torch.isfinite(out).all()
     assert all(torch.isfinite(t).all() for t in torch.autograd.grad(out.sum(), [tiny.mu, tiny.log_sigma]))
 
 
 @pytest.mark.parametrize("cls", [MDN, "MeanRegressor"])
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(y_scale=1e-50), "y_scale"),   # 0 in float32
-    (dict(x_scale=1e-40), "x_scale"),   # subnormal in float32
-    (dict(y_scale=1e39), "y_scale"),    # inf in float32
-    (dict(x_loc=1e39), "x_loc"),
-    (dict(y_loc=-1e39), "y_loc"),
-    (dict(x_loc=10**400), "x_loc"),     # an int no float holds
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(y_scale=1e-50), "y_scale"),  # 0 in float32
+        (dict(x_scale=1e-40), "x_scale"),  # subnormal in float32
+        (dict(y_scale=1e39), "y_scale"),  # inf in float32
+        (dict(x_loc=1e39), "x_loc"),
+        (dict(y_loc=-1e39), "y_loc"),
+        (dict(x_loc=10**400), "x_loc"),  # an int no float holds
+    ],
+)
 def test_scaling_that_float32_cannot_hold_is_refused(cls, kwargs, name):
     from mdn_helpers.mdn import MeanRegressor
 
@@ -360,8 +386,10 @@ def test_scaling_that_float32_cannot_hold_is_refused(cls, kwargs, name):
 def test_x_that_overflows_the_models_scaling_is_refused_by_name():
     from mdn_helpers.mdn import MeanRegressor
 
-    for m, call in ((MDN(n_hidden=4, n_components=2), lambda m, x: m.nll(x, torch.zeros(2))),
-                    (MeanRegressor(n_hidden=4), lambda m, x: m(x))):
+    for m, call in (
+        (MDN(n_hidden=4, n_components=2), lambda m, x: m.nll(x, torch.zeros(2))),
+        (MeanRegressor(n_hidden=4), lambda m, x: m(x)),
+    ):
         with pytest.raises(ValueError, match="x must be representable in float32"):
             call(m, torch.tensor([0.0, 1e39], dtype=torch.float64))
         with pytest.raises(ValueError, match="x must be finite"):
@@ -371,14 +399,17 @@ def test_x_that_overflows_the_models_scaling_is_refused_by_name():
         tight.sample(torch.tensor([0.0, 1e10]))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(n_hidden=10**6), "n_hidden must be <= 100_000"),
-    (dict(n_components=10**5), "n_components must be <= 10_000"),
-    (dict(n_layers=10**4), "n_layers must be <= 1_000"),
-    (dict(n_in=10**6), "n_in must be <= 100_000"),
-    (dict(n_hidden=100_000), "would have .* weights"),   # each width fits, the 10^10 weights do not
-    (dict(n_hidden=2_000, n_layers=100), "would have .* weights"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n_hidden=10**6), "n_hidden must be <= 100_000"),
+        (dict(n_components=10**5), "n_components must be <= 10_000"),
+        (dict(n_layers=10**4), "n_layers must be <= 1_000"),
+        (dict(n_in=10**6), "n_in must be <= 100_000"),
+        (dict(n_hidden=100_000), "would have .* weights"),  # each width fits, the 10^10 weights do not
+        (dict(n_hidden=2_000, n_layers=100), "would have .* weights"),
+    ],
+)
 def test_networks_too_big_to_allocate_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MDN(**kwargs)

@@ -1,4 +1,5 @@
 """energy_distance and its noise floor (mdn_helpers/metrics.py)."""
+
 import math
 
 import numpy as np
@@ -7,12 +8,19 @@ import torch
 from scipy import stats
 
 from mdn_helpers.loop import derive_seed
-from mdn_helpers.metrics import (energy_distance, energy_noise_floor, joint_sample, low_density_share, mdn_energy_distance,
-                                 mdn_joint_sample)
+from mdn_helpers.metrics import (
+    energy_distance,
+    energy_noise_floor,
+    joint_sample,
+    low_density_share,
+    mdn_energy_distance,
+    mdn_joint_sample,
+)
 
 
 def _direct(a: np.ndarray, b: np.ndarray) -> float:
     """The unbiased energy distance by explicit O(n²) loops over pairs."""
+
     def mean_dist(u, v, skip_diagonal):
         total, count = 0.0, 0
         for i in range(len(u)):
@@ -22,6 +30,7 @@ def _direct(a: np.ndarray, b: np.ndarray) -> float:
                 total += math.dist(u[i], v[j])
                 count += 1
         return total / count
+
     return 2 * mean_dist(a, b, False) - mean_dist(a, a, True) - mean_dist(b, b, True)
 
 
@@ -72,12 +81,17 @@ def test_zero_for_identical_samples_is_not_required_but_is_nonpositive():
     assert energy_distance(a, a) < 0
 
 
+@pytest.mark.slow
 def test_noise_floor_is_small_and_is_the_spread_of_same_law_scores():
     mean, sd = energy_noise_floor(n=3000, repeats=5, seed=7)
     assert 0 < sd < 0.01
     assert abs(mean) < 0.01
-    scores = [energy_distance(joint_sample(3000, derive_seed(7, f"floor/{r}/a")),
-                              joint_sample(3000, derive_seed(7, f"floor/{r}/b"))) for r in range(5)]
+    scores = [
+        energy_distance(
+            joint_sample(3000, derive_seed(7, f"floor/{r}/a")), joint_sample(3000, derive_seed(7, f"floor/{r}/b"))
+        )
+        for r in range(5)
+    ]
     assert mean == pytest.approx(np.mean(scores), rel=1e-9)
     assert sd == pytest.approx(np.std(scores, ddof=1), rel=1e-9)
 
@@ -111,11 +125,11 @@ def test_models_that_are_not_models_get_named_errors():
     from mdn_helpers.metrics import heldout_nll, mdn_energy_distance, slogan_energy
 
     x, y = joint_sample(20, 0).unbind(1)
-    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module"):
         heldout_nll(None, x, y)
-    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module"):
         mdn_energy_distance(None)
-    with pytest.raises(TypeError, match="generator must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"generator must be a torch\.nn\.Module"):
         slogan_energy(None)
     with pytest.raises(TypeError, match=r"model must have a .nll\(\) method"):
         heldout_nll(nn.Linear(1, 1), x, y)
@@ -135,11 +149,14 @@ class MDNWithoutWeights(torch.nn.Module):
 
 
 def test_sizes_that_would_run_for_hours_are_refused():
-    from mdn_helpers.metrics import MAX_ENERGY_POINTS, mdn_energy_distance
     from mdn_helpers.mdn import MDN
+    from mdn_helpers.metrics import MAX_ENERGY_POINTS, mdn_energy_distance
 
-    with pytest.raises(ValueError, match=r"energy_distance on 1_000_000 × 10 pairs would take too long.*use fewer "
-                                         "points"):
+    with pytest.raises(
+        ValueError,
+        match=r"energy_distance on 1_000_000 × 10 pairs would take too long.*use fewer "
+        "points",
+    ):
         energy_distance(torch.zeros(10**6, 2), torch.zeros(10, 2))
     with pytest.raises(ValueError, match="n must be <= 50_000"):
         mdn_energy_distance(MDN(n_hidden=4, n_components=2), n=10**6)
@@ -169,7 +186,9 @@ def test_low_density_share_on_true_draws_is_two_normal_tails():
     expected = 2 * stats.norm.sf(3.0)  # 0.0027
     assert abs(share - expected) < 4 * math.sqrt(expected * (1 - expected) / n)
     # points spread uniformly over the plot's box fall mostly off the curve
-    box = torch.rand(10_000, 2, generator=torch.Generator().manual_seed(0)) * torch.tensor([40.0, 30.0]) - torch.tensor([20.0, 15.0])
+    box = torch.rand(10_000, 2, generator=torch.Generator().manual_seed(0)) * torch.tensor([40.0, 30.0]) - torch.tensor(
+        [20.0, 15.0]
+    )
     assert low_density_share(box) > 0.7
 
 
@@ -215,7 +234,7 @@ def test_nll_gap_by_x_against_quad_with_torch_distributions():
     model = _small_mdn()
     xs = torch.tensor([-9.0, 0.0, 3.9])
     gap = nll_gap_by_x(model, xs)
-    f = lambda t: 7 * math.sin(0.75 * t) + 0.5 * t  # noqa: E731
+    f = lambda t: 7 * math.sin(0.75 * t) + 0.5 * t
     for x0, g in zip(xs.tolist(), gap.tolist()):
         with torch.no_grad():
             dist = model.distribution(torch.tensor([x0]))
@@ -225,11 +244,13 @@ def test_nll_gap_by_x_against_quad_with_torch_distributions():
             log_p = stats.norm.logpdf(x0 - f(t)) - math.log(z)
             with torch.no_grad():
                 return math.exp(log_p) * (log_p - float(dist.log_prob(torch.tensor([t]))))
+
         want, _ = integrate.quad(integrand, -10.5, 10.5, limit=200)
         assert g == pytest.approx(want, rel=1e-3, abs=1e-4), (x0, g, want)
         assert g > 0
 
 
+@pytest.mark.slow
 def test_nll_gap_averages_to_the_heldout_gap():
     """∫ p(x) gap(x) dx is the expected NLL of the model minus that of the exact
     density: compare with both scored on 100,000 fresh points."""
@@ -253,7 +274,7 @@ def test_nll_gap_by_x_refuses_bad_input():
         nll_gap_by_x(model, torch.zeros(0))
     with pytest.raises(ValueError, match="more than the"):
         nll_gap_by_x(model, torch.zeros(100_000), n_grid=1000)
-    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module"):
         nll_gap_by_x(None, torch.zeros(3))
     with pytest.raises(ValueError, match="n_grid"):
         nll_gap_by_x(model, torch.zeros(3), n_grid=2)

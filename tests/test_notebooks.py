@@ -2,21 +2,28 @@
 
 (nbval re-executes them and compares outputs; this checks what nbval does not.)
 """
+
 import ast
+import io
 import json
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
-NAMES = [p.name for p in NOTEBOOKS]
+NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+CHAPTERS = (NB_DIR / "chapters.txt").read_text().split()  # the one list, read by the Makefile too
+NOTEBOOKS = [NB_DIR / name for name in CHAPTERS]
+NAMES = CHAPTERS
 PERSONAL = re.compile(r"(/home/|/root/|/work/|/Users/|C:\\\\Users|/tmp/ipykernel_)")
 
 
-def test_the_three_notebooks_exist():
-    assert NAMES == ["01_dataset.ipynb", "02_mdn.ipynb", "03_slogan.ipynb", "04_diagnostics.ipynb",
-                     "05_real_data.ipynb"]
+def test_the_chapter_list_names_every_notebook_once():
+    assert sorted(CHAPTERS) == sorted(p.name for p in NB_DIR.glob("*.ipynb")), "notebooks/chapters.txt is out of date"
+    assert len(set(CHAPTERS)) == len(CHAPTERS)
+    numbers = [name.split("_")[0] for name in CHAPTERS]
+    assert numbers == [f"{i:02d}" for i in range(1, len(CHAPTERS) + 1)], "chapters are numbered 01, 02, ... in order"
 
 
 @pytest.fixture(params=NOTEBOOKS, ids=NAMES)
@@ -48,12 +55,19 @@ def test_executed_in_order_with_outputs(nb):
     assert data["metadata"]["kernelspec"]["name"] == "python3"
 
 
+def _statements(src: str) -> int:
+    """The number of logical lines (statements) in a cell: what ruff format's wrapping does not change."""
+    return sum(tok.type == tokenize.NEWLINE for tok in tokenize.generate_tokens(io.StringIO(src + "\n").readline))
+
+
 def test_cells_stay_short(nb):
     path, data = nb
     for cell in data["cells"]:
         if cell["cell_type"] == "code":
-            src = "".join(cell["source"])
-            assert len(src.strip().splitlines()) <= 15, f"{path.name}: a cell over 15 lines belongs in mdn_helpers"
+            src = _code(cell).strip()
+            head = src.splitlines()[0] if src else ""
+            assert _statements(src) <= 15, f"{path.name}: a cell over 15 statements belongs in mdn_helpers: {head}"
+            assert len(src.splitlines()) <= 35, f"{path.name}: a cell over 35 lines belongs in mdn_helpers: {head}"
 
 
 # --- Teaching code is checked against the package ------------------------------------------
@@ -115,19 +129,23 @@ def teaching_checks(cells: list[str]) -> dict[str, bool]:
                     name = (alias.asname or alias.name).split(".")[0]
                     tags[name] = {"pkg"} if pkg else set()
             elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-                pieces[node.name] = i
-                tags[node.name] = {f"own:{node.name}"}
+                pieces[node.name] = i  # a piece that calls other teaching code is checked with it
+                tags[node.name] = {f"own:{node.name}"} | {t for t in of(node) if t.startswith("own:")}
             else:
                 loop = [n for n in ast.walk(node) if isinstance(n, (ast.For, ast.While))]
-                trains = any(isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
-                             and c.func.attr == "backward" for lp in loop for c in ast.walk(lp))
+                trains = any(
+                    isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "backward"
+                    for lp in loop
+                    for c in ast.walk(lp)
+                )
                 for sub in ast.walk(node):  # assignments anywhere in the statement (loops, with)
                     if isinstance(sub, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and sub.value is not None:
                         targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
                         for t in targets:
                             for name in _target_names(t):
-                                tags[name] = of(sub.value) | (tags.get(name, set()) if isinstance(
-                                    sub, ast.AugAssign) else set())
+                                tags[name] = of(sub.value) | (
+                                    tags.get(name, set()) if isinstance(sub, ast.AugAssign) else set()
+                                )
                     elif isinstance(sub, ast.For):
                         for name in _target_names(sub.target):
                             tags[name] = of(sub.iter)
@@ -152,8 +170,10 @@ def test_teaching_code_is_checked_against_the_package(nb):
     path, data = nb
     cells = [_code(c) for c in data["cells"] if c["cell_type"] == "code"]
     unchecked = [p for p, ok in teaching_checks(cells).items() if not ok]
-    assert not unchecked, (f"{path.name}: {unchecked} defined in the notebook but never compared with its "
-                           "mdn_helpers counterpart by torch.testing.assert_close in a later cell")
+    assert not unchecked, (
+        f"{path.name}: {unchecked} defined in the notebook but never compared with its "
+        "mdn_helpers counterpart by torch.testing.assert_close in a later cell"
+    )
 
 
 def test_the_teaching_rule_can_fail():
@@ -161,7 +181,7 @@ def test_the_teaching_rule_can_fail():
     own = "def nll(p, y):\n    return -y"
     ok = "torch.testing.assert_close(nll(p, y), mixture_nll(p, y))"
     assert teaching_checks([head, own, ok]) == {"nll": True}
-    assert teaching_checks([head, own]) == {"nll": False}                       # never checked
+    assert teaching_checks([head, own]) == {"nll": False}  # never checked
     assert teaching_checks([head, own, "torch.testing.assert_close(nll(p, y), nll(p, y))"]) == {"nll": False}
     assert teaching_checks([head, own, "torch.testing.assert_close(nll(p, y), torch.zeros(3))"]) == {"nll": False}
     assert teaching_checks([head, ok.replace("nll(p", "nll2(p"), own]) == {"nll": False}  # checked before defined
@@ -170,8 +190,12 @@ def test_the_teaching_rule_can_fail():
     loop = "net = MDN()\nfor i in range(3):\n    loss = net(x, y)\n    loss.backward()"
     pkg_loop = "from mdn_helpers import fit_mdn\nm, h = fit_mdn(x, y)"
     assert teaching_checks([head, loop, pkg_loop, "torch.testing.assert_close(loss, h['loss'])"]) == {
-        "loop in cell 1": True}
+        "loop in cell 1": True
+    }
     assert teaching_checks([head, loop]) == {"loop in cell 1": False}
+    inner = "def step(p, y):\n    return nll(p, y)"  # checked through the piece that calls it
+    assert teaching_checks([head, own, inner, ok.replace("(nll(p", "(step(p")]) == {"nll": True, "step": True}
+    assert teaching_checks([head, own, inner, ok]) == {"nll": True, "step": False}
 
 
 def test_images_are_png(nb):
@@ -186,6 +210,7 @@ def test_images_are_png(nb):
 # No raw widget reprs ("VBox(children=(HBox(...") and no progress bars ("MDN:   0%|   | 0/3000")
 # in a saved output: GitHub and `make html` show text/plain where there is no kernel.
 RAW_OUTPUT = re.compile(r"^\s*\w*Box\(children=|\d+%\|.*\|\s*\d+/\d+")
+
 
 def raw_outputs(data) -> list[tuple[str, str]]:
     """(start of the cell's source, the raw text) for each saved output that shows a widget

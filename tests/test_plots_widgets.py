@@ -1,5 +1,6 @@
 """Figures have titles, labels and legends; the baseline regressor learns the conditional mean.
 (The bias explorer: tests/test_explorer.py and tests/test_browser.py.)"""
+
 import math
 
 import matplotlib
@@ -70,6 +71,7 @@ def test_true_conditional_mean_against_quad():
         assert float(got) == pytest.approx(num / den, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_mean_regression_learns_the_conditional_mean():
     x, y = seeded_sample(1000, 0)
     model, hist = fit_mean_regression(x, y, steps=600)
@@ -107,14 +109,16 @@ def test_figures_name_a_missing_or_wrong_model(trained):
 
     from mdn_helpers.slogan import Critic
 
-    x, y, model, _ = trained
-    for call, name in ((lambda m: plots.plot_density_comparison(m, n=20), "model"),
-                       (lambda m: plots.plot_slices(m, n=20), "model"),
-                       (lambda m: plots.plot_regression(x, y, m, n=20), "model"),
-                       (lambda m: plots.plot_bias_grid(m, n=20), "model"),
-                       (lambda m: plots.density_grid(m, nx=3, ny=3), "model"),
-                       (lambda m: plots.plot_critic(m, x, y, n=5), "critic"),
-                       (lambda m: bias_explorer(m, n=10), "model")):
+    x, y, _model, _ = trained
+    for call, name in (
+        (lambda m: plots.plot_density_comparison(m, n=20), "model"),
+        (lambda m: plots.plot_slices(m, n=20), "model"),
+        (lambda m: plots.plot_regression(x, y, m, n=20), "model"),
+        (lambda m: plots.plot_bias_grid(m, n=20), "model"),
+        (lambda m: plots.density_grid(m, nx=3, ny=3), "model"),
+        (lambda m: plots.plot_critic(m, x, y, n=5), "critic"),
+        (lambda m: bias_explorer(m, n=10), "model"),
+    ):
         with pytest.raises(TypeError, match=f"{name} must be a torch.nn.Module"):
             call(None)
         with pytest.raises(ValueError, match=f"{name} has weights on the meta device"):
@@ -206,8 +210,17 @@ def test_critic_colour_range_comes_from_the_points_not_the_corners():
 def test_slogan_history_names_the_evaluation_size_and_draws_the_largest_ratio():
     from mdn_helpers.slogan_train import train_slogan
 
-    _, _, hist = train_slogan(steps=4, seed=0, progress=False, n_eval=50, eval_every=2, n_random=8,
-                              n_hidden_generator=8, n_hidden_critic=8, batch_size=16)
+    _, _, hist = train_slogan(
+        steps=4,
+        seed=0,
+        progress=False,
+        n_eval=50,
+        eval_every=2,
+        n_random=8,
+        n_hidden_generator=8,
+        n_hidden_critic=8,
+        batch_size=16,
+    )
     fig = plots.plot_slogan_history(hist, noise_floor=(0.0, 0.01))
     left, right = fig.axes
     labels = [t.get_text() for t in left.get_legend().get_texts()]
@@ -233,12 +246,13 @@ def test_plot_components_draws_each_components_parameters(trained):
     k = model.n_components
     assert len(ax_pi.lines) == k
     xs = torch.linspace(-15, 15, 50)
-    pi, mu, sigma = (t.detach().numpy() for t in model.params(xs))
+    pi, mu, _sigma = (t.detach().numpy() for t in model.params(xs))
     np.testing.assert_allclose(np.stack([ln.get_ydata() for ln in ax_pi.lines], 1), pi, rtol=1e-6)
     segs = [c.get_segments() for c in ax_mu.collections[1:]]  # [0] is the data scatter
     assert len(segs) == k
-    np.testing.assert_allclose(np.stack([np.r_[s[0][0, 1], [seg[1, 1] for seg in s]] for s in segs], 1), mu,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.stack([np.r_[s[0][0, 1], [seg[1, 1] for seg in s]] for s in segs], 1), mu, rtol=1e-5, atol=1e-6
+    )
     alphas = ax_mu.collections[1].get_colors()[:, 3]  # opacity follows √π
     np.testing.assert_allclose(alphas, np.clip(np.sqrt(0.5 * (pi[:-1, 0] + pi[1:, 0])), 0.02, 1), rtol=1e-6)
     assert len(ax_sigma.collections) == k and ax_sigma.get_yscale() == "log"
@@ -312,12 +326,13 @@ def test_true_density_colour_range_comes_from_the_chosen_x_range():
     than the ridges where the data are; scale_x_lim keeps it out of the colour range."""
     import matplotlib.pyplot as plt
 
-    xs, ys, true = plots.true_density_grid((-15.0, 15.0), (-11.0, 11.0), nx=31, ny=45)
+    xs, _ys, true = plots.true_density_grid((-15.0, 15.0), (-11.0, 11.0), nx=31, ny=45)
     inside = np.abs(xs) <= 12
     fig = plots.plot_true_density(n=31, x_lim=(-15, 15), y_lim=(-11, 11), scale_x_lim=(-12, 12))
     im = fig.axes[0].images[0]
-    assert im.get_clim()[1] == pytest.approx(float(np.quantile(
-        plots.true_density_grid((-15.0, 15.0), (-11.0, 11.0), nx=31, ny=31)[2][:, inside], 0.995)))
+    assert im.get_clim()[1] == pytest.approx(
+        float(np.quantile(plots.true_density_grid((-15.0, 15.0), (-11.0, 11.0), nx=31, ny=31)[2][:, inside], 0.995))
+    )
     assert im.get_extent() == pytest.approx((-15, 15, -11, 11))
     assert true[:, ~inside].max() > 2 * np.quantile(true[:, inside], 0.995)  # the edges would set it otherwise
     default = plots.plot_true_density(n=31).axes[0].images[0].get_clim()[1]
@@ -338,8 +353,8 @@ def test_plot_components_gives_the_first_ten_components_ten_hues():
     with seeded_init(0):
         model = MDN(n_hidden=8, n_components=12)
     fig = plots.plot_components(model)
-    lines = fig.axes[0].get_lines()[:12]               # the weights panel: one line per component
+    lines = fig.axes[0].get_lines()[:12]  # the weights panel: one line per component
     hues = [round(float(rgb_to_hsv(to_rgb(line.get_color()))[0]), 3) for line in lines]
-    assert len(set(hues[:10])) == 10                   # no two of the first ten share a hue
+    assert len(set(hues[:10])) == 10  # no two of the first ten share a hue
     nearest = min(range(10), key=lambda j: abs(hues[j] - hues[10]))
     assert nearest == 0 and to_rgb(lines[10].get_color()) != to_rgb(lines[0].get_color())  # lighter repeats

@@ -2,41 +2,50 @@
 (`data.ExactLaw`), the models' shared interface and the scorecard
 (`calibration`), against independent sources: torch.distributions,
 scoringrules, scipy (quad, kstest, kstwobign) and closed forms."""
+
 import math
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import scoringrules  # noqa: E402
-import torch  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from scipy import integrate, stats  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import scoringrules
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate, stats
 
-import mdn_helpers as mh  # noqa: E402
-from mdn_helpers import calibration, scoring  # noqa: E402
-from mdn_helpers.data import Y_HIGH, Y_LOW, inverted_sine_f  # noqa: E402
-from mdn_helpers.loop import derive_seed, seeded_init  # noqa: E402
-from mdn_helpers.mixture import MixtureParams, mixture_distribution  # noqa: E402
-from mdn_helpers.plots import plot_pit  # noqa: E402
+import mdn_helpers as mh
+from mdn_helpers import calibration, scoring
+from mdn_helpers.data import Y_HIGH, Y_LOW
+from mdn_helpers.loop import derive_seed, seeded_init
+from mdn_helpers.mixture import MixtureParams, mixture_distribution
+from mdn_helpers.plots import plot_pit
 
 
-def random_mixture(batch: int, k: int, seed: int, *, spread: float = 5.0, log_sigma: tuple = (-2.0, 2.0),
-                   logit_scale: float = 2.0) -> MixtureParams:
+def random_mixture(
+    batch: int, k: int, seed: int, *, spread: float = 5.0, log_sigma: tuple = (-2.0, 2.0), logit_scale: float = 2.0
+) -> MixtureParams:
     g = torch.Generator().manual_seed(seed)
     lo, hi = log_sigma
-    return MixtureParams(logit_scale * torch.randn(batch, k, generator=g, dtype=torch.float64),
-                         spread * torch.randn(batch, k, generator=g, dtype=torch.float64),
-                         lo + (hi - lo) * torch.rand(batch, k, generator=g, dtype=torch.float64))
+    return MixtureParams(
+        logit_scale * torch.randn(batch, k, generator=g, dtype=torch.float64),
+        spread * torch.randn(batch, k, generator=g, dtype=torch.float64),
+        lo + (hi - lo) * torch.rand(batch, k, generator=g, dtype=torch.float64),
+    )
 
 
-mixtures = st.builds(random_mixture, st.integers(1, 20), st.integers(1, 12), st.integers(0, 10_000),
-                     spread=st.sampled_from([0.0, 1.0, 10.0, 1e3]),
-                     log_sigma=st.sampled_from([(-2.0, 2.0), (-6.0, -4.0), (3.0, 6.0), (-6.0, 6.0)]),
-                     logit_scale=st.sampled_from([0.0, 2.0, 20.0]))
+mixtures = st.builds(
+    random_mixture,
+    st.integers(1, 20),
+    st.integers(1, 12),
+    st.integers(0, 10_000),
+    spread=st.sampled_from([0.0, 1.0, 10.0, 1e3]),
+    log_sigma=st.sampled_from([(-2.0, 2.0), (-6.0, -4.0), (3.0, 6.0), (-6.0, 6.0)]),
+    logit_scale=st.sampled_from([0.0, 2.0, 20.0]),
+)
 
 
 def crps_by_quadrature(cdf, y: float, lo: float, hi: float) -> float:
@@ -50,12 +59,12 @@ def crps_by_quadrature(cdf, y: float, lo: float, hi: float) -> float:
 # Mixture CDF, quantile, interval, CRPS
 # ---------------------------------------------------------------------------
 
+
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(p=mixtures, seed=st.integers(0, 1000))
 def test_cdf_matches_torch_distributions(p, seed):
     g = torch.Generator().manual_seed(seed)
-    y = (p.mu * torch.softmax(p.log_pi, -1)).sum(-1) + 3 * torch.randn(p.mu.shape[0], generator=g,
-                                                                       dtype=torch.float64)
+    y = (p.mu * torch.softmax(p.log_pi, -1)).sum(-1) + 3 * torch.randn(p.mu.shape[0], generator=g, dtype=torch.float64)
     ours = mh.mixture_cdf(p, y)
     assert ours.dtype == torch.float64 and ours.shape == y.shape
     torch.testing.assert_close(ours, mixture_distribution(p).cdf(y), rtol=0, atol=1e-12)
@@ -70,14 +79,16 @@ def test_quantile_inverts_the_cdf_to_1e_6(p, q):
     assert err <= 1e-6, err
 
 
+@pytest.mark.slow
 def test_quantile_is_monotone_and_takes_one_q_per_row():
     p = random_mixture(8, 6, 1)
     levels = torch.linspace(1e-4, 1 - 1e-4, 501, dtype=torch.float64)
     qs = torch.stack([mh.mixture_quantile(p, float(q)) for q in levels], 1)  # (8, 501)
     assert (qs.diff(dim=1) > 0).all()
     per_row = torch.linspace(0.1, 0.9, 8, dtype=torch.float64)
-    torch.testing.assert_close(mixture_distribution(p).cdf(mh.mixture_quantile(p, per_row)), per_row,
-                               rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        mixture_distribution(p).cdf(mh.mixture_quantile(p, per_row)), per_row, rtol=0, atol=1e-12
+    )
 
 
 def test_quantile_of_one_gaussian_is_its_closed_form():
@@ -89,9 +100,11 @@ def test_quantile_of_one_gaussian_is_its_closed_form():
 
 def test_quantile_stops_on_far_apart_narrow_components():
     # two spikes 1e6 apart: F is flat between them; the answer must still be found, finite, in bounded time
-    p = MixtureParams(torch.zeros(3, 2, dtype=torch.float64),
-                      torch.tensor([[-1e6, 1e6]] * 3, dtype=torch.float64),
-                      torch.full((3, 2), -8.0, dtype=torch.float64))
+    p = MixtureParams(
+        torch.zeros(3, 2, dtype=torch.float64),
+        torch.tensor([[-1e6, 1e6]] * 3, dtype=torch.float64),
+        torch.full((3, 2), -8.0, dtype=torch.float64),
+    )
     qq = mh.mixture_quantile(p, torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64))
     assert qq[0] == pytest.approx(-1e6, abs=1e-2) and qq[2] == pytest.approx(1e6, abs=1e-2)
     assert abs(float(mh.mixture_cdf(p, qq)[1]) - 0.5) <= 1e-6 or -1e6 < qq[1] < 1e6
@@ -111,8 +124,9 @@ def test_interval_holds_its_level_with_equal_tails():
 def test_crps_matches_scoringrules(p, seed):
     g = torch.Generator().manual_seed(seed)
     y = p.mu[:, 0] + 2 * torch.randn(p.mu.shape[0], generator=g, dtype=torch.float64)
-    want = scoringrules.crps_mixnorm(y.numpy(), p.mu.numpy(), p.log_sigma.exp().numpy(),
-                                     torch.softmax(p.log_pi, -1).numpy(), backend="numpy")
+    want = scoringrules.crps_mixnorm(
+        y.numpy(), p.mu.numpy(), p.log_sigma.exp().numpy(), torch.softmax(p.log_pi, -1).numpy(), backend="numpy"
+    )
     ours = mh.mixture_crps(p, y).numpy()
     np.testing.assert_allclose(ours, want, rtol=1e-9, atol=1e-9 * (1 + float(p.mu.abs().max())))
 
@@ -122,8 +136,8 @@ def test_crps_matches_numerical_integration_and_the_gaussian_closed_form():
     y = torch.tensor([-3.0, 0.0, 2.5, 7.0], dtype=torch.float64)
     ours = mh.mixture_crps(p, y)
     for i in range(4):
-        d = mixture_distribution(MixtureParams(*(t[i:i + 1] for t in p)))
-        cdf = lambda t: float(d.cdf(torch.tensor([t], dtype=torch.float64)))  # noqa: E731
+        d = mixture_distribution(MixtureParams(*(t[i : i + 1] for t in p)))
+        cdf = lambda t: float(d.cdf(torch.tensor([t], dtype=torch.float64)))
         assert float(ours[i]) == pytest.approx(crps_by_quadrature(cdf, float(y[i]), -80, 80), abs=1e-7)
     # one Gaussian: σ [z (2Φ(z) − 1) + 2φ(z) − 1/√π]
     one = random_mixture(20, 1, 6)
@@ -152,24 +166,33 @@ def test_crps_has_gradients_and_the_tails_stay_finite():
     assert torch.isfinite(mh.mixture_cdf(tiny, torch.zeros(2))).all()
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda p: mh.mixture_quantile(p, 0.0), "q must be in (0, 1)"),
-    (lambda p: mh.mixture_quantile(p, 1.0), "q must be in (0, 1)"),
-    (lambda p: mh.mixture_quantile(p, math.nan), "q must be finite"),
-    (lambda p: mh.mixture_quantile(p, torch.tensor([0.5, math.nan, 0.5])), "q must be in (0, 1)"),
-    (lambda p: mh.mixture_quantile(p, torch.full((4,), 0.5)), "q must be a float or have shape (3,)"),
-    (lambda p: mh.mixture_quantile(p, "0.5"), "q must be"),
-    (lambda p: mh.mixture_interval(p, 1.5), "level must be in (0, 1)"),
-    (lambda p: mh.mixture_interval(p, -0.1), "level must be in (0, 1)"),
-    (lambda p: mh.mixture_cdf(p, torch.zeros(4)), "y must have shape (3,)"),
-    (lambda p: mh.mixture_crps(p, torch.tensor([0.0, math.nan, 0.0])), "y must be finite"),
-    (lambda p: mh.mixture_cdf(MixtureParams(p.log_pi, p.mu * math.nan, p.log_sigma), torch.zeros(3)),
-     "p.mu must be finite"),
-    (lambda p: mh.mixture_cdf(MixtureParams(p.log_pi[:, :1], p.mu, p.log_sigma), torch.zeros(3)), "one shape"),
-    (lambda p: mh.mixture_cdf(MixtureParams(torch.full_like(p.log_pi, -math.inf), p.mu, p.log_sigma),
-                              torch.zeros(3)), "all zero"),
-    (lambda p: mh.mixture_cdf((p.mu, p.mu), torch.zeros(3)), "p must be a MixtureParams"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda p: mh.mixture_quantile(p, 0.0), "q must be in (0, 1)"),
+        (lambda p: mh.mixture_quantile(p, 1.0), "q must be in (0, 1)"),
+        (lambda p: mh.mixture_quantile(p, math.nan), "q must be finite"),
+        (lambda p: mh.mixture_quantile(p, torch.tensor([0.5, math.nan, 0.5])), "q must be in (0, 1)"),
+        (lambda p: mh.mixture_quantile(p, torch.full((4,), 0.5)), "q must be a float or have shape (3,)"),
+        (lambda p: mh.mixture_quantile(p, "0.5"), "q must be"),
+        (lambda p: mh.mixture_interval(p, 1.5), "level must be in (0, 1)"),
+        (lambda p: mh.mixture_interval(p, -0.1), "level must be in (0, 1)"),
+        (lambda p: mh.mixture_cdf(p, torch.zeros(4)), "y must have shape (3,)"),
+        (lambda p: mh.mixture_crps(p, torch.tensor([0.0, math.nan, 0.0])), "y must be finite"),
+        (
+            lambda p: mh.mixture_cdf(MixtureParams(p.log_pi, p.mu * math.nan, p.log_sigma), torch.zeros(3)),
+            "p.mu must be finite",
+        ),
+        (lambda p: mh.mixture_cdf(MixtureParams(p.log_pi[:, :1], p.mu, p.log_sigma), torch.zeros(3)), "one shape"),
+        (
+            lambda p: mh.mixture_cdf(
+                MixtureParams(torch.full_like(p.log_pi, -math.inf), p.mu, p.log_sigma), torch.zeros(3)
+            ),
+            "all zero",
+        ),
+        (lambda p: mh.mixture_cdf((p.mu, p.mu), torch.zeros(3)), "p must be a MixtureParams"),
+    ],
+)
 def test_bad_input_gets_a_clear_error(call, message):
     p = random_mixture(3, 2, 0)
     with pytest.raises((ValueError, TypeError), match=None) as info:
@@ -181,10 +204,12 @@ def test_bad_input_gets_a_clear_error(call, message):
 # The exact law
 # ---------------------------------------------------------------------------
 
+
 def _density(t, xv):
     return np.exp(-0.5 * (xv - (7 * np.sin(0.75 * t) + 0.5 * t)) ** 2)
 
 
+@pytest.mark.slow
 def test_exact_law_cdf_and_crps_match_adaptive_quadrature():
     law = mh.ExactLaw()
     x, y = mh.seeded_sample(4, 11)
@@ -194,8 +219,10 @@ def test_exact_law_cdf_and_crps_match_adaptive_quadrature():
         z = integrate.quad(_density, Y_LOW, Y_HIGH, args=(xv,), limit=200, epsabs=1e-13)[0]
 
         def f(t, xv=xv, z=z):
-            return integrate.quad(_density, Y_LOW, min(max(t, Y_LOW), Y_HIGH), args=(xv,), limit=200,
-                                  epsabs=1e-13)[0] / z
+            return (
+                integrate.quad(_density, Y_LOW, min(max(t, Y_LOW), Y_HIGH), args=(xv,), limit=200, epsabs=1e-13)[0] / z
+            )
+
         assert float(cdf[i]) == pytest.approx(f(yv), abs=1e-8)
         assert float(crps[i]) == pytest.approx(crps_by_quadrature(f, yv, Y_LOW, Y_HIGH), abs=1e-7)
 
@@ -209,10 +236,13 @@ def test_exact_law_log_prob_quantile_and_bounds():
     torch.testing.assert_close(law.cdf(x, law.quantile(x, q)), q, rtol=0, atol=1e-12)
     # outside the support: F is 0 below and 1 above, and the CRPS grows by the distance
     xs = torch.zeros(2)
-    torch.testing.assert_close(law.cdf(xs, torch.tensor([-11.0, 11.0])), torch.tensor([0.0, 1.0],
-                                                                                     dtype=torch.float64))
-    torch.testing.assert_close(law.crps(xs, torch.tensor([-20.0, 20.0])) - law.crps(xs, torch.tensor([-10.5, 10.5])),
-                               torch.tensor([9.5, 9.5], dtype=torch.float64), rtol=0, atol=1e-12)
+    torch.testing.assert_close(law.cdf(xs, torch.tensor([-11.0, 11.0])), torch.tensor([0.0, 1.0], dtype=torch.float64))
+    torch.testing.assert_close(
+        law.crps(xs, torch.tensor([-20.0, 20.0])) - law.crps(xs, torch.tensor([-10.5, 10.5])),
+        torch.tensor([9.5, 9.5], dtype=torch.float64),
+        rtol=0,
+        atol=1e-12,
+    )
     assert law.log_prob(xs, torch.tensor([-11.0, 0.0]))[0] == -math.inf
     # far-away x: the scaled integrals never underflow
     assert torch.isfinite(law.cdf(torch.tensor([500.0, -1e6]), torch.tensor([10.0, -10.0]))).all()
@@ -259,12 +289,16 @@ def test_model_methods_agree_with_the_distribution_and_scoringrules(model):
         torch.testing.assert_close(model.log_prob(X, Y, pi_bias=1.0), -model.nll(X, Y, pi_bias=1.0))
         p = model.log_params(X)
         pi, mu, sigma = (t.double().numpy() for t in (p.log_pi.exp(), p.mu, p.log_sigma.exp()))
-    np.testing.assert_allclose(model.crps(X, Y).detach().numpy(),
-                               scoringrules.crps_mixnorm(Y.double().numpy(), mu, sigma, pi, backend="numpy"),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        model.crps(X, Y).detach().numpy(),
+        scoringrules.crps_mixnorm(Y.double().numpy(), mu, sigma, pi, backend="numpy"),
+        rtol=1e-6,
+        atol=1e-6,
+    )
     q = model.quantile(X, 0.3)
-    torch.testing.assert_close(model.cdf(X, q.float()), torch.full((200,), 0.3, dtype=torch.float64), rtol=0,
-                               atol=1e-5)  # q rounded to float32 on the way back in
+    torch.testing.assert_close(
+        model.cdf(X, q.float()), torch.full((200,), 0.3, dtype=torch.float64), rtol=0, atol=1e-5
+    )  # q rounded to float32 on the way back in
 
 
 def test_the_ensemble_cdf_is_the_mean_of_its_members():
@@ -286,6 +320,7 @@ def test_model_methods_take_x_with_several_columns():
 # ---------------------------------------------------------------------------
 # The scorecard
 # ---------------------------------------------------------------------------
+
 
 def test_ks_matches_scipy():
     u = torch.rand(500, generator=torch.Generator().manual_seed(3), dtype=torch.float64) ** 1.1
@@ -315,15 +350,18 @@ def test_std_bias_makes_the_model_over_confident():
     assert all(sharp["coverage"][lv] < plain["coverage"][lv] for lv in plain["coverage"])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(law=torch.zeros(3)), "law must be"),
-    (dict(law=MODEL, bins=0), "bins must be >= 1"),
-    (dict(law=MODEL, bins=500), "bins must be at most the number of points"),
-    (dict(law=MODEL, y=Y[:10]), "x and y must have one row per point"),
-    (dict(law=MODEL, y=torch.full((200,), math.nan)), "y must be finite"),
-    (dict(law=MODEL, x=torch.zeros(200, 2, 2)), "x must have shape"),
-    (dict(law=MODEL, std_bias=100.0), "std_bias"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(law=torch.zeros(3)), "law must be"),
+        (dict(law=MODEL, bins=0), "bins must be >= 1"),
+        (dict(law=MODEL, bins=500), "bins must be at most the number of points"),
+        (dict(law=MODEL, y=Y[:10]), "x and y must have one row per point"),
+        (dict(law=MODEL, y=torch.full((200,), math.nan)), "y must be finite"),
+        (dict(law=MODEL, x=torch.zeros(200, 2, 2)), "x must have shape"),
+        (dict(law=MODEL, std_bias=100.0), "std_bias"),
+    ],
+)
 def test_scorecard_refuses_bad_input(kwargs, message):
     args = dict(law=MODEL, x=X, y=Y) | kwargs
     with pytest.raises((ValueError, TypeError)) as info:

@@ -1,11 +1,11 @@
 """The trainers: they lower the NLL, are reproducible, stop cleanly on NaN and
 reject bad arguments; the default recipe reaches its quality bar."""
+
+import dataclasses
 import math
 
 import pytest
 import torch
-
-import dataclasses
 
 from mdn_helpers.data import bayes_nll, make_splits, seeded_sample
 from mdn_helpers.loop import TrainingDiverged
@@ -19,12 +19,14 @@ def data():
     return seeded_sample(400, 0), seeded_sample(5000, 999)
 
 
+@pytest.mark.slow
 def test_training_lowers_nll(data):
     (x, y), (xt, yt) = data
     # the "default" preset (400 points would get "small": it has its own test)
     untrained, _ = fit_mdn(x, y, recipe="default", steps=0, progress=False)
-    model, hist = fit_mdn(x, y, recipe="default", steps=300, progress=False, x_val=xt[:1000], y_val=yt[:1000],
-                          eval_every=100)
+    model, hist = fit_mdn(
+        x, y, recipe="default", steps=300, progress=False, x_val=xt[:1000], y_val=yt[:1000], eval_every=100
+    )
     before, after = heldout_nll(untrained, xt, yt), heldout_nll(model, xt, yt)
     assert after < before - 1.0, (before, after)
     assert hist.steps == len(hist["loss"]) == 300
@@ -50,11 +52,19 @@ def test_same_seed_same_weights_and_global_rng_untouched(data):
     assert not torch.equal(a.head.lin.weight, c.head.lin.weight)
 
 
+@pytest.mark.slow
 def test_minibatches_fresh_draws_and_callback(data):
     (x, y), (xt, yt) = data
     calls = []
-    _, hist = fit_mdn(x, y, steps=40, batch_size=64, progress=False, eval_every=20,
-                      callback=lambda step, h, m: calls.append((step, h.steps)))
+    _, hist = fit_mdn(
+        x,
+        y,
+        steps=40,
+        batch_size=64,
+        progress=False,
+        eval_every=20,
+        callback=lambda step, h, m: calls.append((step, h.steps)),
+    )
     assert calls == [(0, 0), (20, 20), (40, 40)]
     model, hist = fit_mdn(recipe="fresh", batch_size=256, steps=300, progress=False)
     assert heldout_nll(model, xt, yt) < 2.2
@@ -63,14 +73,16 @@ def test_minibatches_fresh_draws_and_callback(data):
 
 def test_early_stopping_keeps_best(data):
     (x, y), (xt, yt) = data
-    model, hist = fit_mdn(x, y, steps=400, lr=0.05, progress=False, x_val=xt[:500], y_val=yt[:500],
-                          eval_every=10, patience=2)
+    model, hist = fit_mdn(
+        x, y, steps=400, lr=0.05, progress=False, x_val=xt[:500], y_val=yt[:500], eval_every=10, patience=2
+    )
     assert hist.best_step is not None and hist.weights == "best"
     best = min(hist["val_nll"])
     assert heldout_nll(model, xt[:500], yt[:500]) == pytest.approx(best, abs=1e-5)
     # without patience the last weights come back, and the History says so
-    last, h2 = fit_mdn(x, y, recipe="default", steps=40, lr=0.05, progress=False, x_val=xt[:500], y_val=yt[:500],
-                       eval_every=10)
+    last, h2 = fit_mdn(
+        x, y, recipe="default", steps=40, lr=0.05, progress=False, x_val=xt[:500], y_val=yt[:500], eval_every=10
+    )
     assert h2.weights == "last" and h2.best_step is not None
     assert heldout_nll(last, xt[:500], yt[:500]) == pytest.approx(h2["val_nll"][-1], abs=1e-5)
 
@@ -86,7 +98,7 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_weights(data, monkeypatch)
         return out * float("nan") if calls["n"] == 6 else out
 
     monkeypatch.setattr(MDN, "nll", flaky)
-    with pytest.raises(TrainingDiverged, match="loss became nan.* at step 5") as info:
+    with pytest.raises(TrainingDiverged, match=r"loss became nan.* at step 5") as info:
         fit_mdn(x, y, recipe="default", steps=20, progress=False)
     monkeypatch.setattr(MDN, "nll", real_nll)
     kept = info.value.model
@@ -94,15 +106,23 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_weights(data, monkeypatch)
     # the weights kept are those step 4 saw (after 4 updates), the last whose
     # loss was finite: the same run, unpatched, shows them to a callback
     seen = {}
-    fit_mdn(x, y, recipe="default", steps=20, progress=False, eval_every=4,
-            callback=lambda step, h, m: seen.setdefault(step, {k: v.clone() for k, v in m.state_dict().items()}))
+    fit_mdn(
+        x,
+        y,
+        recipe="default",
+        steps=20,
+        progress=False,
+        eval_every=4,
+        callback=lambda step, h, m: seen.setdefault(step, {k: v.clone() for k, v in m.state_dict().items()}),
+    )
     for k, v in kept.state_dict().items():
         assert torch.equal(v, seen[4][k]), k
 
 
+@pytest.mark.slow
 def test_ensemble_is_a_better_mixture(data):
     (x, y), (xt, yt) = data
-    ens, hist = fit_mdn_ensemble(x, y, n_members=3, steps=200, progress=False)
+    ens, _hist = fit_mdn_ensemble(x, y, n_members=3, steps=200, progress=False)
     assert isinstance(ens, MDNEnsemble) and len(ens.members) == 3
     assert ens.n_components == 3 * 15
     singles = [heldout_nll(m, xt, yt) for m in ens.members]
@@ -117,33 +137,36 @@ def test_default_recipe_quality():
     """The default single model on the seed's task (1000 points), held out on
     100,000 fresh points: the bar is 1.40 nats (Bayes limit ≈ 1.29)."""
     s = make_splits(1000, 10, 100_000, seed=0)
-    model, hist = fit_mdn(*s.train.tensors(), progress=False)
+    model, _hist = fit_mdn(*s.train.tensors(), progress=False)
     nll = heldout_nll(model, *s.test.tensors())
     assert nll <= 1.40, nll
     assert nll >= bayes_nll() - 0.01  # nothing beats the Bayes limit
 
 
-@pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(steps=-1), ValueError, "steps"),
-    (dict(lr=0.0), ValueError, "lr"),
-    (dict(batch_size=0), ValueError, "batch_size"),
-    (dict(n_components=0), ValueError, "n_components"),
-    (dict(n_hidden=0), ValueError, "n_hidden"),
-    (dict(x_jitter=-1.0), ValueError, "x_jitter"),
-    (dict(seed=-1), ValueError, "seed"),
-    (dict(seed=1.5), TypeError, "seed"),
-    (dict(recipe="default", patience=3), ValueError, "patience"),
-    (dict(device="tpu"), ValueError, "device"),
-    (dict(x_val=torch.zeros(3)), ValueError, "x_val and y_val"),
-    (dict(progress="no"), TypeError, "progress"),
-    (dict(fresh="yes"), TypeError, "fresh"),
-    (dict(shuffle="no"), TypeError, "shuffle"),
-    (dict(schedule="linear"), ValueError, "schedule"),
-    (dict(lr_drops=5), TypeError, "lr_drops"),
-    (dict(recipe="best"), ValueError, "recipe"),
-    (dict(stepz=3), TypeError, "unknown recipe field"),
-    (dict(activation="gelu"), ValueError, "activation"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(steps=-1), ValueError, "steps"),
+        (dict(lr=0.0), ValueError, "lr"),
+        (dict(batch_size=0), ValueError, "batch_size"),
+        (dict(n_components=0), ValueError, "n_components"),
+        (dict(n_hidden=0), ValueError, "n_hidden"),
+        (dict(x_jitter=-1.0), ValueError, "x_jitter"),
+        (dict(seed=-1), ValueError, "seed"),
+        (dict(seed=1.5), TypeError, "seed"),
+        (dict(recipe="default", patience=3), ValueError, "patience"),
+        (dict(device="tpu"), ValueError, "device"),
+        (dict(x_val=torch.zeros(3)), ValueError, "x_val and y_val"),
+        (dict(progress="no"), TypeError, "progress"),
+        (dict(fresh="yes"), TypeError, "fresh"),
+        (dict(shuffle="no"), TypeError, "shuffle"),
+        (dict(schedule="linear"), ValueError, "schedule"),
+        (dict(lr_drops=5), TypeError, "lr_drops"),
+        (dict(recipe="best"), ValueError, "recipe"),
+        (dict(stepz=3), TypeError, "unknown recipe field"),
+        (dict(activation="gelu"), ValueError, "activation"),
+    ],
+)
 def test_bad_training_arguments(data, kwargs, exc, match):
     (x, y), _ = data
     with pytest.raises(exc, match=match):
@@ -186,8 +209,9 @@ def test_seeding_leaves_the_cuda_generators_alone(data, monkeypatch):
 
 def test_early_stopping_stops_patience_evaluations_after_the_best(data):
     (x, y), (xt, yt) = data
-    _, hist = fit_mdn(x, y, steps=3000, lr=0.05, progress=False, x_val=xt[:300], y_val=yt[:300],
-                      eval_every=10, patience=3)
+    _, hist = fit_mdn(
+        x, y, steps=3000, lr=0.05, progress=False, x_val=xt[:300], y_val=yt[:300], eval_every=10, patience=3
+    )
     assert hist.stopped_early and hist.eval_steps[-1] < 3000, "the test needs a run that stops early"
     assert hist.eval_steps[-1] - hist.best_step == 3 * 10
     assert min(hist["val_nll"][-3:]) >= min(hist["val_nll"])
@@ -201,16 +225,27 @@ def test_one_point_is_refused_by_name():
 def test_the_stopping_evaluation_reaches_the_callback(data):
     (x, y), (xt, yt) = data
     seen = []
-    _, hist = fit_mdn(x, y, steps=3000, lr=0.05, progress=False, x_val=xt[:300], y_val=yt[:300],
-                      eval_every=10, patience=3, callback=lambda step, h, m: seen.append(step))
+    _, hist = fit_mdn(
+        x,
+        y,
+        steps=3000,
+        lr=0.05,
+        progress=False,
+        x_val=xt[:300],
+        y_val=yt[:300],
+        eval_every=10,
+        patience=3,
+        callback=lambda step, h, m: seen.append(step),
+    )
     assert hist.stopped_early
     assert seen == hist.eval_steps and seen[-1] == hist.steps
 
 
 def test_ensemble_early_stopping_keeps_the_best_ensemble(data):
     (x, y), (xt, yt) = data
-    ens, hist = fit_mdn_ensemble(x, y, n_members=2, steps=400, lr=0.05, progress=False, x_val=xt[:300],
-                                 y_val=yt[:300], eval_every=10, patience=2)
+    ens, hist = fit_mdn_ensemble(
+        x, y, n_members=2, steps=400, lr=0.05, progress=False, x_val=xt[:300], y_val=yt[:300], eval_every=10, patience=2
+    )
     assert hist.weights == "best" and hist.best_step is not None
     assert heldout_nll(ens, xt[:300], yt[:300]) == pytest.approx(min(hist["val_nll"]), abs=1e-5)
 
@@ -266,9 +301,8 @@ def test_the_step_schedule_divides_the_learning_rate(data):
 def test_training_works_inside_no_grad(data):
     (x, y), _ = data
     with torch.no_grad():
-        model, hist = fit_mdn(x, y, steps=5, progress=False)
+        _model, hist = fit_mdn(x, y, steps=5, progress=False)
     assert hist.steps == 5
-
 
 
 def test_more_threads_than_cores_are_refused_by_every_trainer(data):
@@ -279,9 +313,11 @@ def test_more_threads_than_cores_are_refused_by_every_trainer(data):
     (x, y), _ = data
     before = torch.get_num_threads()
     too_many = os.cpu_count() + 1
-    for call in (lambda: fit_mdn(x, y, steps=3, num_threads=30_000, progress=False),
-                 lambda: fit_mdn_ensemble(x, y, n_members=2, steps=3, num_threads=too_many, progress=False),
-                 lambda: fit_mean_regression(x, y, steps=3, num_threads=too_many)):
+    for call in (
+        lambda: fit_mdn(x, y, steps=3, num_threads=30_000, progress=False),
+        lambda: fit_mdn_ensemble(x, y, n_members=2, steps=3, num_threads=too_many, progress=False),
+        lambda: fit_mean_regression(x, y, steps=3, num_threads=too_many),
+    ):
         with pytest.raises(ValueError, match="num_threads must be <="):
             call()
         assert torch.get_num_threads() == before
@@ -324,6 +360,7 @@ def test_recipe_networks_too_big_are_refused_before_training(data):
 # Several input features
 # ---------------------------------------------------------------------------
 
+
 def _two_feature_data(n, seed):
     """y = 2·x2 + 0.3·noise; x1 is irrelevant and on a scale 100 times larger."""
     g = torch.Generator().manual_seed(seed)
@@ -331,10 +368,11 @@ def _two_feature_data(n, seed):
     return x, 2 * (x[:, 1] + 3) + 0.3 * torch.randn(n, generator=g)
 
 
+@pytest.mark.slow
 def test_two_input_features_are_standardised_per_feature_and_learned():
     x, y = _two_feature_data(400, 0)
     xt, yt = _two_feature_data(2000, 1)
-    model, hist = fit_mdn(x, y, recipe="default", steps=300, progress=False, n_components=3)
+    model, _hist = fit_mdn(x, y, recipe="default", steps=300, progress=False, n_components=3)
     assert model.n_in == 2 and model.x_loc.shape == (2,)
     torch.testing.assert_close(model.x_loc, x.mean(0))
     torch.testing.assert_close(model.x_scale, x.std(0))
@@ -384,15 +422,16 @@ def test_shape_errors_name_the_argument_and_the_expected_shape():
         MDN(2, x_loc=[0.0, 1.0, 2.0])
 
 
+@pytest.mark.slow
 def test_auto_recipe_holds_out_validation_on_small_data(data):
     """Below SMALL_DATA points "auto" is the "small" preset: a seeded 20 % split,
     early stopping, best weights; from SMALL_DATA up it is "default"."""
-    (x, y), (xt, yt) = data
-    model, hist = fit_mdn(x, y, steps=300, progress=False, eval_every=50)
+    (x, y), (_xt, _yt) = data
+    _model, hist = fit_mdn(x, y, steps=300, progress=False, eval_every=50)
     assert hist.recipe["name"] == "small" and hist.recipe["val_fraction"] == 0.2
     assert "320 trained on, 80 held out" in hist.data
     assert hist.weights == "best" and len(hist["val_nll"]) == len(hist.eval_steps)
-    again, h2 = fit_mdn(x, y, steps=300, progress=False, eval_every=50)
+    _again, h2 = fit_mdn(x, y, steps=300, progress=False, eval_every=50)
     assert h2["val_nll"] == hist["val_nll"]  # the split is seeded
     big, _ = seeded_sample(600, 1)
     _, h3 = fit_mdn(big, big, steps=1, progress=False)
