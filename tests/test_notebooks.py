@@ -235,3 +235,32 @@ def test_raw_output_pattern_can_fail():
     assert RAW_OUTPUT.search("MDN:   0%|          | 0/3000 [00:00<?, ?it/s]")
     assert not RAW_OUTPUT.search("<Figure size 640x440 with 1 Axes>")
     assert not RAW_OUTPUT.search("held-out NLL 1.350 nats (gap 6%)")
+
+
+def _asserts(src: str) -> bool:
+    """Whether a cell's code asserts something: an `assert` statement or a torch.testing.assert_close call."""
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.Assert):
+            return True
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "assert_close":
+            return True
+    return False
+
+
+def test_cells_kept_out_of_the_text_comparison_assert_what_they_claim(nb):
+    """A cell tagged nbval-ignore-output (its printed numbers depend on a training trajectory, so on the
+    CPU) must assert its claim in the same cell; only cells that print no text (a figure, a widget) may
+    go without."""
+    path, data = nb
+    for cell in data["cells"]:
+        if cell["cell_type"] != "code" or "nbval-ignore-output" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        prints = any(o["output_type"] == "stream" for o in cell.get("outputs", []))
+        head = _code(cell).strip().splitlines()[0]
+        assert not prints or _asserts(_code(cell)), f"{path.name}: an ignored cell that prints must assert: {head}"
+
+
+def test_the_ignored_cell_rule_can_fail():
+    assert _asserts("x = 1\nassert x == 1") and _asserts("torch.testing.assert_close(a, b)")
+    assert _asserts("from torch.testing import assert_close\nassert_close(a, b)")
+    assert not _asserts("print(x)") and not _asserts("assert_closer = 1")
