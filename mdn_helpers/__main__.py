@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from .recipes import MAX_STEPS  # the recipes' limit on steps holds here too
 
@@ -27,8 +28,12 @@ from .recipes import MAX_STEPS  # the recipes' limit on steps holds here too
 MAX_N_TRAIN = 10_000_000
 MAX_N_TEST = 10_000_000
 
+if TYPE_CHECKING:  # for annotations only: the functions below import matplotlib and torch where used
+    from matplotlib.figure import Figure
+    from torch import Tensor
 
-def _save(fig, path: Path) -> Path:
+
+def _save(fig: Figure, path: Path) -> Path:
     fig.savefig(path)
     import matplotlib.pyplot as plt
 
@@ -56,7 +61,7 @@ def run_mdn(args: argparse.Namespace) -> dict:
     xs = torch.rand(2000, generator=torch.Generator().manual_seed(derive_seed(args.seed, "cli/x"))) * 30 - 15
     dev = next(model.parameters()).device
 
-    def draw(std_bias: float, tag: str):
+    def draw(std_bias: float, tag: str) -> Tensor:
         g = torch.Generator(device=dev).manual_seed(derive_seed(args.seed, tag))
         return model.sample(xs.to(dev), std_bias=std_bias, generator=g).cpu()
 
@@ -195,7 +200,7 @@ def check_args(args: argparse.Namespace) -> None:
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line: ``error: ...`` (exit status 2)."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 

@@ -24,7 +24,7 @@ def check_positive_int(name: str, value, minimum: int = 1, maximum: int | None =
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
+    if maximum is not None and int(value) > maximum:  # int() is exact for an Integral (which lacks __gt__)
         raise ValueError(f"{name} must be <= {maximum:_}, got {value:_}")
     return int(value)
 

@@ -34,7 +34,7 @@ class LinearGaussian:
     then one slope per input feature), sd > 0. x is (n,) for d = 1 or (n, d);
     every method returns float64 (n,) (`density`: (m, n))."""
 
-    def __init__(self, coef: Tensor, sd: float):
+    def __init__(self, coef: Tensor, sd: float) -> None:
         coef = as_float_tensor("coef", coef)
         if coef.dim() != 1 or coef.shape[0] < 2:
             raise ValueError(

@@ -18,8 +18,9 @@ import os
 import pickle
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -201,11 +202,17 @@ def _check_sizes(path: Path, config: dict) -> None:
 class _OpBudget(TorchFunctionMode):
     """Stops a build after `n` torch calls (thread-local, like every torch mode)."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int) -> None:
         super().__init__()
         self.left = n
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(
+        self,
+        func: Callable[..., Any],
+        types: Collection[type],
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
         self.left -= 1
         if self.left < 0:
             raise RuntimeError("torch-call budget spent")
@@ -283,7 +290,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     return model.to(dev).eval()
 
 
-def _show(v) -> str:
+def _show(v: float | Sequence[float]) -> str:
     """A number (:g) or a list of numbers, for a message."""
     return f"{v:g}" if isinstance(v, (int, float)) else "[" + ", ".join(f"{u:g}" for u in v) + "]"
 

@@ -13,6 +13,7 @@ Because the story is known, so is the exact answer: p(y | x) ∝ φ(x − f(y)) 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -83,7 +84,9 @@ class InvertedSine(torch.utils.data.Dataset):
     Either give `n` (and a `seed`) to draw, or the tensors `x` and `y` (n,).
     """
 
-    def __init__(self, n: int | None = None, *, seed: int = 0, x: Tensor | None = None, y: Tensor | None = None):
+    def __init__(
+        self, n: int | None = None, *, seed: int = 0, x: Tensor | None = None, y: Tensor | None = None
+    ) -> None:
         if (x is None) != (y is None):
             raise ValueError("give both x and y, or neither")
         if x is None:
@@ -91,6 +94,7 @@ class InvertedSine(torch.utils.data.Dataset):
                 raise ValueError("give n (the number of points) or the tensors x and y")
             x, y = seeded_sample(n, seed)
         else:
+            assert y is not None  # x and y are both given or both None (checked above)
             x, y = check_pair(x, y)
         self.x, self.y = x, y
 
@@ -166,7 +170,7 @@ def _check_grid_size(m: int, n: int, what: str) -> None:
         )
 
 
-def _y_grid(n_grid: int, dtype=torch.float64, device="cpu") -> Tensor:
+def _y_grid(n_grid: int, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu") -> Tensor:
     return torch.linspace(Y_LOW, Y_HIGH, n_grid, dtype=dtype, device=device)
 
 
@@ -297,7 +301,7 @@ class ExactLaw:
     time (memory O(chunk · n_panels · order)).
     """
 
-    def __init__(self, n_panels: int = 42, order: int = 8, chunk: int = 2048):
+    def __init__(self, n_panels: int = 42, order: int = 8, chunk: int = 2048) -> None:
         self.n_panels = check_positive_int("n_panels", n_panels, maximum=100_000)
         self.order = check_positive_int("order", order, minimum=2, maximum=16)
         self.chunk = check_positive_int("chunk", chunk)
@@ -358,7 +362,7 @@ class ExactLaw:
         below = t["cum"].gather(1, self._panel_of(ys)[:, None]).squeeze(1) + self._partial(xs, ys, t)
         return (below / t["cum"][:, -1]).clamp(0.0, 1.0)
 
-    def _each_chunk(self, x: Tensor, other: Tensor, fn) -> Tensor:
+    def _each_chunk(self, x: Tensor, other: Tensor, fn: Callable[[Tensor, Tensor, dict], Tensor]) -> Tensor:
         out = torch.empty_like(x)
         for s in range(0, x.shape[0], self.chunk):
             xs = x[s : s + self.chunk]
@@ -369,7 +373,7 @@ class ExactLaw:
         """log p(y | x): x, y (n,) → (n,); −inf outside [−10.5, 10.5]."""
         x, y = self._pair(x, y)
 
-        def log_p(xs, ys, t):
+        def log_p(xs: Tensor, ys: Tensor, t: dict) -> Tensor:
             out = -0.5 * (xs - inverted_sine_f(ys)) ** 2 - t["log_scale"] - t["cum"][:, -1].log()
             return torch.where((ys >= Y_LOW) & (ys <= Y_HIGH), out, torch.full_like(out, -math.inf))
 
@@ -387,7 +391,7 @@ class ExactLaw:
         x = self._x(x)
         q = _check_levels("q", q, x.shape[0], x.device)
 
-        def solve(xs, qs, t):
+        def solve(xs: Tensor, qs: Tensor, t: dict) -> Tensor:
             cum, z = t["cum"], t["cum"][:, -1]
             target = qs * z
             j = (torch.searchsorted(cum, target[:, None], right=True).squeeze(1) - 1).clamp(0, self.n_panels - 1)
@@ -417,7 +421,7 @@ class ExactLaw:
         """CRPS(F(· | x), y) = ∫ (F(t | x) − 1{t ≥ y})² dt: x, y (n,) → (n,), in y's units."""
         x, y = self._pair(x, y)
 
-        def score(xs, ys, t):
+        def score(xs: Tensor, ys: Tensor, t: dict) -> Tensor:
             z = t["cum"][:, -1]
             # F at every node: the panels below, plus the interpolant integrated within its panel
             f_nodes = (t["cum"][:, :-1, None] + 0.5 * self._h * t["g"] @ self._s.T.to(xs.device)) / z[:, None, None]

@@ -17,7 +17,7 @@ import json
 import math
 from importlib import resources
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 import torch
@@ -65,7 +65,8 @@ def explorer_js() -> str:
 def _component_eps(model, k: int) -> Tensor:
     """The floor eps (data units) under each of the model's k components' scales: (k,)."""
     if isinstance(model, MDNEnsemble):
-        parts = [torch.full((m.n_components,), float(m.config["eps"])) for m in model.members]
+        members = [cast(MDN, m) for m in model.members]
+        parts = [torch.full((m.n_components,), float(m.config["eps"])) for m in members]
         return torch.cat(parts).double()
     if isinstance(model, MDN):
         return torch.full((k,), float(model.config["eps"]), dtype=torch.float64)
@@ -102,7 +103,7 @@ def explorer_grid(model, x=None, *, n_grid: int = N_GRID) -> ExplorerGrid:
             raise ValueError(f"x must have at most {MAX_GRID:_} points (the explorer's grid), got {x.shape[0]:_}")
     x = x.detach().to("cpu", torch.float32)
 
-    def ask(pi_bias, std_bias):
+    def ask(pi_bias: float, std_bias: float) -> list[Tensor]:
         p = model.log_params(x.to(dev), pi_bias, std_bias)
         return [t.detach().to("cpu", torch.float64) for t in p]
 
@@ -159,6 +160,7 @@ def check_grid(grid) -> ExplorerGrid:
         if not t.is_floating_point():
             raise TypeError(f"grid.{name} must be floating point, got {t.dtype}")
         fields.append(t)
+    assert k is not None  # set by the loop over the three (g, k) fields
     eps = torch.as_tensor(grid[4]) if not isinstance(grid[4], Tensor) else grid[4]
     if eps.shape != (k,):
         raise ValueError(f"grid.eps must have shape ({k},), one floor per component, got {tuple(eps.shape)}")
@@ -227,7 +229,7 @@ def explorer_spec(grid: ExplorerGrid, *, data=None, n: int = 2000, seed: int = 0
     if data is not None:
         if not isinstance(data, (tuple, list)) or len(data) != 2:
             raise TypeError(f"data must be a pair (x, y) of (n,) tensors, got {type(data).__name__}")
-        dx, dy = _pair(*data, "data[0]", "data[1]")
+        dx, dy = _pair(data[0], data[1], "data[0]", "data[1]")
         for name, a in (("data[0]", dx), ("data[1]", dy)):
             if a.size == 0:
                 raise ValueError(f"{name} must not be empty (give data=None to draw no data)")

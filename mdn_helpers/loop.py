@@ -90,11 +90,12 @@ def torch_threads(n: int | None) -> Iterator[None]:
     spin-waiting that slowed training 50-fold in our measurements. One thread
     is the default of every trainer here.
     """
-    if check_num_threads(n) is None:
+    threads = check_num_threads(n)
+    if threads is None:
         yield
         return
     before = torch.get_num_threads()
-    torch.set_num_threads(n)
+    torch.set_num_threads(threads)
     try:
         yield
     finally:
@@ -153,7 +154,7 @@ class TrainingDiverged(RuntimeError):
     the weights from the start of the last good step; `.history` what was
     recorded up to then."""
 
-    def __init__(self, message: str, model: nn.Module, history: History):
+    def __init__(self, message: str, model: nn.Module, history: History) -> None:
         super().__init__(message)
         self.model = model
         self.history = history
@@ -193,7 +194,7 @@ def minibatches(
 class _Rollback:
     """Weights at the start of the current and of the last good step (two buffers)."""
 
-    def __init__(self, modules: Sequence[nn.Module]):
+    def __init__(self, modules: Sequence[nn.Module]) -> None:
         self.params = [p for m in modules for p in m.parameters()]
         self.prev = [p.detach().clone() for p in self.params]  # start of the last good step
         self.cur = [p.detach().clone() for p in self.params]
@@ -226,13 +227,14 @@ def _copy(dst: Sequence[Tensor], src: Sequence[Tensor]) -> None:
 class _Monitor:
     """Early-stopping state: the lowest monitored score, its weights, evaluations since."""
 
-    def __init__(self, model: nn.Module, name: str | None, patience: int | None):
+    def __init__(self, model: nn.Module, name: str | None, patience: int | None) -> None:
         if patience is not None:
             check_positive_int("patience", patience)
             if name is None:
                 raise ValueError("patience (early stopping) needs a monitored evaluation")
         self.model, self.name, self.patience = model, name, patience
-        self.best, self.state, self.since = math.inf, None, 0
+        self.best, self.since = math.inf, 0
+        self.state: dict[str, Tensor] | None = None
 
     def update(self, scores: Mapping[str, float], done: int, history: History) -> bool:
         """Record an evaluation; True when it is time to stop."""

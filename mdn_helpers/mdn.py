@@ -15,6 +15,8 @@ MAX_COMPONENTS components and MAX_PARAMETERS weights.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -72,7 +74,7 @@ def _scaling(name: str, value, dtype: torch.dtype | None = None) -> tuple[float,
     return v, t
 
 
-def _input_scaling(name: str, value, n_in: int) -> tuple[float | list[float], Tensor]:
+def _input_scaling(name: str, value: float | Sequence[float], n_in: int) -> tuple[float | list[float], Tensor]:
     """x_loc or x_scale: one number (a 0-d buffer, shared by every feature) or
     a list of n_in numbers, one per feature (an (n_in,) buffer), each checked
     as `_scaling` checks one."""
@@ -105,7 +107,7 @@ class GaussianMixture1d(nn.Module):
     scales (its log is taken exactly, as logaddexp(log_sigma, log eps)).
     """
 
-    def __init__(self, n_in: int, n_components: int, eps: float = 0.0):
+    def __init__(self, n_in: int, n_components: int, eps: float = 0.0) -> None:
         super().__init__()
         self.n_in = check_positive_int("n_in", n_in, maximum=MAX_WIDTH)
         self.n_components = check_positive_int("n_components", n_components, maximum=MAX_COMPONENTS)
@@ -184,6 +186,12 @@ class MDN(nn.Module):
     `train.DEFAULT_RECIPE`.
     """
 
+    # the scaling buffers (registered in __init__), each 0-d or (n_in,)
+    x_loc: Tensor
+    x_scale: Tensor
+    y_loc: Tensor
+    y_scale: Tensor
+
     def __init__(
         self,
         n_in: int = 1,
@@ -193,11 +201,11 @@ class MDN(nn.Module):
         *,
         activation: str = "tanh",
         eps: float = 0.0,
-        x_loc: float = 0.0,
-        x_scale: float = 1.0,
+        x_loc: float | Sequence[float] = 0.0,
+        x_scale: float | Sequence[float] = 1.0,
         y_loc: float = 0.0,
         y_scale: float = 1.0,
-    ):
+    ) -> None:
         super().__init__()
         check_network_size(n_in, n_hidden, n_components, n_layers)
         self.n_in = int(n_in)
@@ -208,7 +216,7 @@ class MDN(nn.Module):
             _input_scaling(k, v, self.n_in) for k, v in (("x_loc", x_loc), ("x_scale", x_scale))
         )
         (y_loc, y_loc_t), (y_scale, y_scale_t) = (_scaling(k, v) for k, v in (("y_loc", y_loc), ("y_scale", y_scale)))
-        self.config = dict(
+        self.config: dict[str, Any] = dict(
             n_in=self.n_in,
             n_hidden=n_hidden,
             n_components=n_components,
@@ -270,7 +278,10 @@ class MDN(nn.Module):
         p = self.head.log_params(self.features(x), pi_bias, std_bias)
         return MixtureParams(p.log_pi, p.mu * self.y_scale + self.y_loc, p.log_sigma + torch.log(self.y_scale))
 
-    def params(self, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
+    # The methods typed `self: MDN | MDNEnsemble` are MDNEnsemble's too (it reuses them below).
+    def params(
+        self: MDN | MDNEnsemble, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0
+    ) -> tuple[Tensor, Tensor, Tensor]:
         """pi, mu, sigma in data units, each (batch, k)."""
         p = self.log_params(x, pi_bias, std_bias)
         return p.log_pi.exp(), p.mu, p.log_sigma.exp()
@@ -293,39 +304,49 @@ class MDN(nn.Module):
 
     @torch.no_grad()
     def sample(
-        self, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0, generator: torch.Generator | None = None
+        self: MDN | MDNEnsemble,
+        x: Tensor,
+        pi_bias: float = 0.0,
+        std_bias: float = 0.0,
+        generator: torch.Generator | None = None,
     ) -> Tensor:
         """One y per x, from the (biased) mixture: (batch,)."""
         return mixture_sample(self.log_params(x, pi_bias, std_bias), generator)
 
-    def distribution(self, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> MixtureSameFamily:
+    def distribution(
+        self: MDN | MDNEnsemble, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0
+    ) -> MixtureSameFamily:
         """p(y | x) as a `torch.distributions.MixtureSameFamily`, batch shape (batch,)."""
         return mixture_distribution(self.log_params(x, pi_bias, std_bias))
 
     # The scorecard's interface, shared with `data.ExactLaw` and `MDNEnsemble`.
-    def log_prob(self, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
+    def log_prob(self: MDN | MDNEnsemble, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
         """log p(y | x) in nats, per point: (batch,); −`nll`."""
         return -self.nll(x, y, pi_bias, std_bias)
 
-    def _params_and_y(self, x, y, pi_bias, std_bias) -> tuple[MixtureParams, Tensor]:
+    def _params_and_y(
+        self: MDN | MDNEnsemble, x: Tensor, y: Tensor, pi_bias: float, std_bias: float
+    ) -> tuple[MixtureParams, Tensor]:
         p = self.log_params(x, pi_bias, std_bias)
         return p, _check_y(y, p.mu.shape[0]).to(p.mu.device)
 
-    def cdf(self, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
+    def cdf(self: MDN | MDNEnsemble, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
         """P(Y ≤ y | x), per point: x (batch,) or (batch, n_in), y (batch,) → (batch,), float64."""
         return mixture_cdf(*self._params_and_y(x, y, pi_bias, std_bias))
 
     @torch.no_grad()
-    def quantile(self, x: Tensor, q: float | Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
+    def quantile(
+        self: MDN | MDNEnsemble, x: Tensor, q: float | Tensor, pi_bias: float = 0.0, std_bias: float = 0.0
+    ) -> Tensor:
         """The y with P(Y ≤ y | x) = q: q a float in (0, 1) or (batch,) → (batch,), float64."""
         return mixture_quantile(self.log_params(x, pi_bias, std_bias), q)
 
-    def crps(self, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
+    def crps(self: MDN | MDNEnsemble, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
         """The CRPS of p(· | x) at y, per point (closed form, `scoring.mixture_crps`): (batch,), float64."""
         return mixture_crps(*self._params_and_y(x, y, pi_bias, std_bias))
 
     @torch.no_grad()
-    def density(self, x: Tensor, y: Tensor) -> Tensor:
+    def density(self: MDN | MDNEnsemble, x: Tensor, y: Tensor) -> Tensor:
         """p(y | x) on a grid: x (m,), y (n,) → (m, n); m·n·k ≤ MAX_DENSITY_VALUES."""
         y = check_finite_1d("y", y)
         p = self.log_params(x)
@@ -346,23 +367,23 @@ class MDNEnsemble(nn.Module):
     Same interface as `MDN`; its k is the members' k summed.
     """
 
-    def __init__(self, members: list[MDN]):
+    def __init__(self, members: list[MDN]) -> None:
         super().__init__()
         if not isinstance(members, (list, tuple)) or not members or not all(isinstance(m, MDN) for m in members):
             raise TypeError(f"members must be a non-empty list of MDN, got {type(members).__name__}")
         self.members = nn.ModuleList(members)
-        self.config = {"members": [m.config for m in members]}
+        self.config: dict[str, Any] = {"members": [m.config for m in members]}
 
     @property
     def n_components(self) -> int:
-        return sum(m.n_components for m in self.members)
+        return sum(cast(MDN, m).n_components for m in self.members)
 
     def log_params(self, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> MixtureParams:
         """The members' components side by side, each weighted 1/M; pi_bias
         sharpens the weights of the whole mixture (not each member's), as
         Graves' bias on one mixture of M·k components would."""
         pi_bias, std_bias = check_bias(pi_bias, std_bias)
-        parts = [m.log_params(x, 0.0, std_bias) for m in self.members]
+        parts = [cast(MDN, m).log_params(x, 0.0, std_bias) for m in self.members]
         log_pi = torch.cat([p.log_pi for p in parts], -1) - math.log(len(parts))
         return MixtureParams(
             torch.log_softmax(log_pi * (1.0 + pi_bias), dim=-1),
@@ -393,17 +414,23 @@ class MeanRegressor(nn.Module):
     predicts one number per x, the conditional mean E[y | x].
     x (batch,) or (batch, n_in) → (batch,); x_loc, x_scale as in `MDN`."""
 
+    # the scaling buffers (registered in __init__), as in `MDN`
+    x_loc: Tensor
+    x_scale: Tensor
+    y_loc: Tensor
+    y_scale: Tensor
+
     def __init__(
         self,
         n_hidden: int = 64,
         n_layers: int = 2,
         *,
         n_in: int = 1,
-        x_loc: float = 0.0,
-        x_scale: float = 1.0,
+        x_loc: float | Sequence[float] = 0.0,
+        x_scale: float | Sequence[float] = 1.0,
         y_loc: float = 0.0,
         y_scale: float = 1.0,
-    ):
+    ) -> None:
         super().__init__()
         n_hidden = check_positive_int("n_hidden", n_hidden, maximum=MAX_WIDTH)
         n_layers = check_positive_int("n_layers", n_layers, maximum=MAX_LAYERS)
@@ -415,10 +442,12 @@ class MeanRegressor(nn.Module):
         )
         scaling = {k: _input_scaling(k, v, n_in) for k, v in (("x_loc", x_loc), ("x_scale", x_scale))}
         scaling |= {k: _scaling(k, v) for k, v in (("y_loc", y_loc), ("y_scale", y_scale))}
-        x_loc, x_scale, y_loc, y_scale = (scaling[k][0] for k in ("x_loc", "x_scale", "y_loc", "y_scale"))
         self.n_in = n_in
-        self.config = dict(
-            n_hidden=n_hidden, n_layers=n_layers, n_in=n_in, x_loc=x_loc, x_scale=x_scale, y_loc=y_loc, y_scale=y_scale
+        self.config: dict[str, Any] = dict(
+            n_hidden=n_hidden,
+            n_layers=n_layers,
+            n_in=n_in,
+            **{k: scaling[k][0] for k in ("x_loc", "x_scale", "y_loc", "y_scale")},
         )
         layers: list[nn.Module] = []
         width = n_in

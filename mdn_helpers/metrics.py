@@ -17,9 +17,10 @@ sample lies where the exact law puts (almost) no mass.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ._checks import (
     as_float_tensor,
@@ -34,6 +35,10 @@ from .data import Y_HIGH, Y_LOW, check_xy, inverted_sine_f, log_normaliser, seed
 from .loop import derive_seed
 from .mixture import MixtureParams, mixture_nll
 
+if TYPE_CHECKING:
+    from .mdn import MDN, MDNEnsemble
+    from .slogan import SloganGenerator
+
 #: Most pairwise distances `energy_distance` computes (n·m + n² + m²): about
 #: 4 minutes on one CPU core.
 MAX_ENERGY_PAIRS = 10**10
@@ -43,7 +48,7 @@ MAX_ENERGY_POINTS = 50_000
 
 
 @torch.no_grad()
-def heldout_nll(model: nn.Module, x: Tensor, y: Tensor, chunk: int = 50_000) -> float:
+def heldout_nll(model: MDN | MDNEnsemble, x: Tensor, y: Tensor, chunk: int = 50_000) -> float:
     """Mean NLL (nats) of `model` on x (n,) or (n, d) and y (n,), in chunks to bound memory."""
     dev = check_model("model", model, "nll").device
     x, y = check_xy(x, y)
@@ -115,7 +120,7 @@ def energy_noise_floor(n: int = 10_000, repeats: int = 5, seed: int = 0) -> tupl
 
 
 @torch.no_grad()
-def mdn_joint_sample(model: nn.Module, n: int = 10_000, seed: int = 0) -> Tensor:
+def mdn_joint_sample(model: MDN | MDNEnsemble, n: int = 10_000, seed: int = 0) -> Tensor:
     """n points (x, ŷ) of an MDN's joint, (n, 2) on the CPU: x drawn from the
     data's law, ŷ ~ MDN(x); both streams derived from `seed` (the points
     `mdn_energy_distance` scores)."""
@@ -129,7 +134,7 @@ def mdn_joint_sample(model: nn.Module, n: int = 10_000, seed: int = 0) -> Tensor
 
 
 @torch.no_grad()
-def mdn_energy_distance(model: nn.Module, n: int = 10_000, seed: int = 0) -> float:
+def mdn_energy_distance(model: MDN | MDNEnsemble, n: int = 10_000, seed: int = 0) -> float:
     """Energy distance between the true joint and (x, ŷ), x from the data, ŷ ~ MDN(x).
 
     Puts the MDN on the same scale as the GAN. Both sides use fresh draws,
@@ -140,7 +145,7 @@ def mdn_energy_distance(model: nn.Module, n: int = 10_000, seed: int = 0) -> flo
 
 
 @torch.no_grad()
-def slogan_energy(generator: nn.Module, n: int = 10_000, seed: int = 0) -> float:
+def slogan_energy(generator: SloganGenerator, n: int = 10_000, seed: int = 0) -> float:
     """Energy distance between n points of a SLOGAN generator and n fresh true
     points (x, y), both drawn from streams derived from `seed`."""
     w = check_model("generator", generator, "sample")
@@ -171,7 +176,7 @@ MAX_GAP_VALUES = 50_000_000
 
 
 @torch.no_grad()
-def nll_gap_by_x(model: nn.Module, x: Tensor, n_grid: int = 2001) -> Tensor:
+def nll_gap_by_x(model: MDN | MDNEnsemble, x: Tensor, n_grid: int = 2001) -> Tensor:
     """The model's expected NLL gap to the exact density at each x, in nats:
     KL(p(· | x) ‖ q(· | x)) = ∫ p(y | x) (log p(y | x) − log q(y | x)) dy,
     x (m,) → (m,) float64, ≥ 0 up to quadrature error.

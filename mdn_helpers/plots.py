@@ -12,12 +12,15 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+from torch import nn
 
 from ._checks import check_bool, check_model, check_positive_int, check_real
 from .calibration import _check_points, check_law, pit, x_bins
 from .data import Y_HIGH, Y_LOW, ExactLaw, log_normaliser, true_conditional_density, true_conditional_mean
-from .loop import derive_seed
+from .loop import History, derive_seed
 from .mixture import check_bias
 from .style import (
     CMAP,
@@ -111,7 +114,7 @@ def plot_loss(
 
 
 def density_grid(
-    model, x_lim=X_LIM, y_lim=Y_LIM, nx: int = 200, ny: int = 200
+    model, x_lim: tuple[float, float] = X_LIM, y_lim: tuple[float, float] = Y_LIM, nx: int = 200, ny: int = 200
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x grid (nx,), y grid (ny,), and the model's p(y | x) as (ny, nx)."""
     dev = check_model("model", model, "density").device
@@ -124,7 +127,9 @@ def density_grid(
     return xs.numpy(), ys.numpy(), dens.T.numpy()
 
 
-def true_density_grid(x_lim=X_LIM, y_lim=Y_LIM, nx: int = 200, ny: int = 200):
+def true_density_grid(
+    x_lim: tuple[float, float] = X_LIM, y_lim: tuple[float, float] = Y_LIM, nx: int = 200, ny: int = 200
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Like `density_grid`, for the exact p(y | x) of the data set."""
     check_positive_int("nx", nx, minimum=2, maximum=MAX_GRID_SIDE)
     check_positive_int("ny", ny, minimum=2, maximum=MAX_GRID_SIDE)
@@ -133,7 +138,7 @@ def true_density_grid(x_lim=X_LIM, y_lim=Y_LIM, nx: int = 200, ny: int = 200):
     return xs.numpy(), ys.numpy(), true_conditional_density(xs, ys).T.numpy()
 
 
-def _density_panel(ax, xs, ys, dens, title, vmax):
+def _density_panel(ax: Axes, xs: np.ndarray, ys: np.ndarray, dens: np.ndarray, title: str, vmax: float) -> AxesImage:
     im = ax.imshow(
         dens,
         origin="lower",
@@ -285,7 +290,7 @@ def plot_bias_grid(
     if data is not None:
         if not isinstance(data, (tuple, list)) or len(data) != 2:
             raise TypeError(f"data must be a pair (x, y) of (n,) tensors, got {type(data).__name__}")
-        data = _pair(*data, "data[0]", "data[1]")
+        data = _pair(data[0], data[1], "data[0]", "data[1]")
     gen = torch.Generator().manual_seed(derive_seed(seed, "bias_grid/x"))
     xs = torch.rand(n, generator=gen) * 30 - 15
     dev = next(model.parameters()).device
@@ -348,10 +353,10 @@ def plot_pit(
         raise ValueError(f"exact=True needs x of shape (n,) (the exact law has one input), got {tuple(x.shape)}")
     u_model = pit(model, x, y, pi_bias=pi_bias, std_bias=std_bias).numpy()
     u_exact = pit(ExactLaw(), x, y).numpy() if exact else None
-    groups = [("all x", np.arange(len(u_model)))]
+    groups: list[tuple[str, np.ndarray]] = [("all x", np.arange(len(u_model)))]
     key = (x if x.dim() == 1 else x[:, 0]).cpu().numpy()
-    for idx in x_bins(x, bins):
-        idx = idx.numpy()
+    for b in x_bins(x, bins):
+        idx = b.numpy()
         groups.append((f"x in [{key[idx].min():.1f}, {key[idx].max():.1f}]", idx))
     edges = np.linspace(0, 1, hist_bins + 1)
     fig, axes = plt.subplots(
@@ -389,7 +394,9 @@ def _faded_line(ax, xs: np.ndarray, ys: np.ndarray, weight: np.ndarray, color, l
     pts = np.stack([xs, ys], axis=1)
     rgba = np.tile(np.asarray(color, dtype=float), (len(xs) - 1, 1))
     rgba[:, 3] = np.clip(np.sqrt(0.5 * (weight[:-1] + weight[1:])), 0.02, 1.0)
-    ax.add_collection(LineCollection(np.stack([pts[:-1], pts[1:]], axis=1), colors=rgba, linewidths=lw))
+    # an (n - 1, 2, 2) array of segments, as matplotlib's docs and gallery pass; its stub wants a Sequence
+    segments = np.stack([pts[:-1], pts[1:]], axis=1)
+    ax.add_collection(LineCollection(segments, colors=rgba, linewidths=lw))  # type: ignore[arg-type]
 
 
 @styled
@@ -416,10 +423,10 @@ def plot_components(
     if data is not None:
         if not isinstance(data, (tuple, list)) or len(data) != 2:
             raise TypeError(f"data must be a pair (x, y) of (n,) tensors, got {type(data).__name__}")
-        data = _pair(*data, "data[0]", "data[1]")
-    xs = torch.linspace(lo, hi, n)
+        data = _pair(data[0], data[1], "data[0]", "data[1]")
+    x_grid = torch.linspace(lo, hi, n)
     with torch.no_grad():
-        pi, mu, sigma = (t.detach().float().cpu().numpy() for t in model.params(xs.to(dev)))
+        pi, mu, sigma = (t.detach().float().cpu().numpy() for t in model.params(x_grid.to(dev)))
     k = pi.shape[1]
     if k > 20:
         raise ValueError(f"model has {k} components; plot_components draws at most 20 (one colour each)")
@@ -429,7 +436,7 @@ def plot_components(
     fig, axes = plt.subplots(
         3, 1, figsize=(7.5, 8.0), sharex=True, layout="constrained", gridspec_kw=dict(height_ratios=(1, 2, 1))
     )
-    xs = xs.numpy()
+    xs = x_grid.numpy()
     if data is not None:
         axes[1].scatter(*data, s=2, color="0.55", alpha=0.35, linewidths=0, label="data")
     for j in range(k):
@@ -486,11 +493,13 @@ class LiveLossPlot:
     cell ends with one figure rather than a wall of them.
     """
 
-    def __init__(self, *, bayes: float | None = None, reference: dict | None = None, title: str = "Training the MDN"):
+    def __init__(
+        self, *, bayes: float | None = None, reference: dict | None = None, title: str = "Training the MDN"
+    ) -> None:
         self.bayes, self.reference, self.title = bayes, reference, title
         self._handle = None
 
-    def __call__(self, step: int, history, model) -> None:
+    def __call__(self, step: int, history: History, model: nn.Module) -> None:
         from IPython.display import display
 
         fig = plot_loss(history, bayes=self.bayes, reference=self.reference, title=f"{self.title} (step {step})")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 
@@ -18,6 +19,9 @@ from ._checks import MAX_SAMPLE_SIZE, check_bool, check_positive_int, check_real
 MAX_STEPS = 10_000_000
 
 SCHEDULES = ("cosine", "step", "constant")
+
+# A recipe class: `resolve_recipe` returns a recipe of the class it is given.
+_R = TypeVar("_R", bound="Recipe")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,7 +79,7 @@ class Recipe:
         return sched.ConstantLR(optimizer, factor=1.0, total_iters=0)
 
 
-def resolve_recipe(recipe, presets: Mapping[str, Recipe], cls: type, overrides: dict) -> Recipe:
+def resolve_recipe(recipe: str | _R, presets: Mapping[str, _R], cls: type[_R], overrides: dict[str, Any]) -> _R:
     """A preset's name or a recipe of type `cls`, with `overrides` (field=value) applied."""
     if isinstance(recipe, str) and recipe in presets:
         rec = presets[recipe]

@@ -126,7 +126,7 @@ def mixture_quantile(p: MixtureParams, q: float | Tensor) -> Tensor:
     inv_sigma = _inv_sigma(log_sigma)
     pdf_w = pi * inv_sigma * math.exp(-_LOG_SQRT_2PI)  # π_k / (σ_k √2π)
     rows = torch.arange(mu.shape[0], device=mu.device)  # the rows still being solved
-    work = (pi, mu, inv_sigma, pdf_w)  # their parameters, compacted as rows converge
+    work: tuple[Tensor, ...] = (pi, mu, inv_sigma, pdf_w)  # their parameters, compacted as rows converge
     resolution = 4 * torch.finfo(torch.float64).eps
     for _ in range(QUANTILE_ITERATIONS):
         x_a, lo_a, hi_a = x[rows], lo[rows], hi[rows]
@@ -186,7 +186,7 @@ def mixture_crps(p: MixtureParams, y: Tensor) -> Tensor:
     off = []
     for r in range(0, batch, rows):
         sl = slice(r, r + rows)
-        total = 0.0
+        total: float | Tensor = 0.0
         for c in range(0, i.numel(), cols):
             ii, jj = i[c : c + cols], j[c : c + cols]
             m = mu[sl][:, ii] - mu[sl][:, jj]

@@ -64,7 +64,7 @@ class SloganGenerator(nn.Module):
     RNG, like any torch module: build it under `loop.seeded_init` to fix them).
     """
 
-    def __init__(self, n_random: int = 256, n_hidden: int = 128):
+    def __init__(self, n_random: int = 256, n_hidden: int = 128) -> None:
         super().__init__()
         n_random = check_positive_int("n_random", n_random, maximum=MAX_WIDTH)
         n_hidden = check_positive_int("n_hidden", n_hidden, maximum=MAX_WIDTH)
@@ -136,7 +136,7 @@ class Critic(nn.Module):
 
     n_in = 2
 
-    def __init__(self, n_hidden: int = 50):
+    def __init__(self, n_hidden: int = 50) -> None:
         super().__init__()
         n_hidden = check_positive_int("n_hidden", n_hidden, maximum=MAX_WIDTH)
         check_parameter_count("the critic", 3 * n_hidden + (n_hidden + 1) * n_hidden + n_hidden + 1, "n_hidden")

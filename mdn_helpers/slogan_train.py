@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -228,7 +229,9 @@ def _slogan_step(
     return step
 
 
-def _real_data(data, rec: SloganRecipe, seed: int, dev: torch.device, noise: torch.Generator):
+def _real_data(
+    data, rec: SloganRecipe, seed: int, dev: torch.device, noise: torch.Generator
+) -> tuple[Callable[[], Tensor], str]:
     """The real-batch function and the data regime's description."""
     if data is not None:
         points, regime = as_points(data), "a fixed training set of {n} points (given)"
@@ -257,7 +260,7 @@ def train_slogan(
     progress: bool = True,
     callback: Callback | None = None,
     num_threads: int | None = 1,
-    **overrides,
+    **overrides: Any,
 ) -> tuple[SloganGenerator, Critic, History]:
     """Train a SLOGAN on the joint (x, y); return (generator, critic, history), in eval mode.
 
@@ -285,7 +288,8 @@ def train_slogan(
         gen = SloganGenerator(rec.n_random, rec.n_hidden_generator).to(dev)
         critic = Critic(rec.n_hidden_critic).to(dev)
     ema = AveragedModel(gen, multi_avg_fn=_ema(rec.ema)) if rec.ema is not None else None
-    out_gen = ema.module if ema is not None else gen
+    # the average is a deep copy of gen
+    out_gen = cast(SloganGenerator, ema.module) if ema is not None else gen
     model = nn.ModuleDict({"generator": out_gen, "critic": critic})
 
     def evaluate(done: int) -> dict:

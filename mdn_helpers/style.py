@@ -7,11 +7,21 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
+    from .loop import History
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 #: One palette for the whole project (colour-blind safe, Okabe–Ito).
 COLORS = {
@@ -33,7 +43,7 @@ MAX_CURVE_POINTS = 100_000
 #: Most model samples one figure draws.
 MAX_PLOT_POINTS = 1_000_000
 
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "figure.figsize": (6.4, 4.4),
     "figure.dpi": 100,
     "savefig.dpi": 120,
@@ -49,11 +59,11 @@ STYLE = {
 }
 
 
-def styled(fn):
+def styled(fn: Callable[_P, _T]) -> Callable[_P, _T]:
     """Build the figure inside the project's rc_context."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
         with matplotlib.rc_context(STYLE):
             return fn(*args, **kwargs)
 
@@ -105,7 +115,7 @@ def _pair(x, y, x_name: str = "x", y_name: str = "y") -> tuple[np.ndarray, np.nd
     return xa, ya
 
 
-def _history(history, series: str | None = None):
+def _history(history, series: str | None = None) -> History:
     from .loop import History
 
     if not isinstance(history, History):

@@ -26,6 +26,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -173,7 +174,7 @@ def _standardisation(x: Tensor, y: Tensor) -> dict:
     one number each, x (n, d) lists of d numbers (sd at least 1e-6). Where
     float32 overflows (data near ±3.4e38) they are recomputed in float64; a
     ValueError naming x (or x[:, j]) or y if an sd itself does not fit float32."""
-    out = {}
+    out: dict[str, float | list[float]] = {}
     if x.dim() == 2 and x.shape[1] > 1:
         cols = [_location_scale(f"x[:, {j}]", x[:, j]) for j in range(x.shape[1])]
         out["x_loc"], out["x_scale"] = [c[0] for c in cols], [c[1] for c in cols]
@@ -231,7 +232,9 @@ def _prepare(x, y, x_val, y_val, rec: MDNRecipe, device):
     return dev, x, y, val, regime
 
 
-def _split_off_validation(x: Tensor, y: Tensor, fraction: float, seed: int):
+def _split_off_validation(
+    x: Tensor, y: Tensor, fraction: float, seed: int
+) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
     """(x_train, y_train), (x_val, y_val): a seeded random `fraction` of the
     rows held out (at least 1, and at least 2 left to train on)."""
     n = x.shape[0]
@@ -261,9 +264,11 @@ def _mdn_step(
     y_jitter · y_scale in data units."""
     gen = torch.Generator(device=dev).manual_seed(derive_seed(seed, "batches"))
     if rec.fresh:
+        batch_size = rec.batch_size
+        assert batch_size is not None  # a fresh-draw recipe has one (Recipe checks)
 
-        def batch() -> tuple[Tensor, Tensor]:
-            return sample_inverted_sine(rec.batch_size, generator=gen, device=dev)
+        def batch() -> tuple[Tensor, ...]:
+            return sample_inverted_sine(batch_size, generator=gen, device=dev)
     else:
         batch = minibatches((x, y), rec.batch_size, shuffle=rec.shuffle, generator=gen)
     x_sd = rec.x_jitter * torch.as_tensor(x_scale, dtype=torch.float32, device=dev)
@@ -332,7 +337,9 @@ def _fit(
     return hist
 
 
-def _build(rec: MDNRecipe, n_in: int, n_components: int, scaling: dict, n_members: int, seed: int, dev):
+def _build(
+    rec: MDNRecipe, n_in: int, n_components: int, scaling: dict, n_members: int | None, seed: int, dev: torch.device
+) -> tuple[MDN | MDNEnsemble, Callable[[Tensor, Tensor], Tensor]]:
     """The model to train and its loss: one MDN, or an ensemble of n_members (None: one MDN)."""
 
     def mdn(m: int) -> MDN:
@@ -345,7 +352,8 @@ def _build(rec: MDNRecipe, n_in: int, n_components: int, scaling: dict, n_member
     ens = MDNEnsemble([mdn(m) for m in range(n_members)])
 
     def loss_fn(xb: Tensor, yb: Tensor) -> Tensor:
-        return sum(m.nll(xb, yb).mean() for m in ens.members) / n_members
+        # a sum of n_members >= 1 tensors is a tensor (sum's start, 0, only when there are none)
+        return cast(Tensor, sum(cast(MDN, m).nll(xb, yb).mean() for m in ens.members)) / n_members
 
     return ens, loss_fn
 
@@ -453,7 +461,7 @@ def fit_mdn(
     y_val: Tensor | None = None,
     callback: Callback | None = None,
     num_threads: int | None = 1,
-    **overrides,
+    **overrides: Any,
 ) -> tuple[MDN, History]:
     """Train an MDN for y given x; return the model (in eval mode) and its History.
 
@@ -505,7 +513,7 @@ def fit_mdn_ensemble(
     y_val: Tensor | None = None,
     callback: Callback | None = None,
     num_threads: int | None = 1,
-    **overrides,
+    **overrides: Any,
 ) -> tuple[MDNEnsemble, History]:
     """Train `n_members` MDNs from different inits, together, and return them as
     one mixture (an `MDNEnsemble`, weights 1/n_members each).
