@@ -120,6 +120,8 @@ def check_finite_2d(name: str, value, n_cols: int | None = None) -> Tensor:
         raise ValueError(f"{name} must not be empty")
     if n_cols is not None and t.shape[1] != n_cols:
         raise ValueError(f"{name} must have {n_cols} column(s), got shape {tuple(t.shape)}")
+    if t.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one column, got shape {tuple(t.shape)}")
     return check_finite(name, t)
 
 
@@ -164,6 +166,16 @@ def check_model(name: str, model, *methods: str) -> Tensor:
             f"{name} has weights on the meta device (shapes without values); build or load it on 'cpu' or 'cuda'"
         )
     return params[0]
+
+
+def check_weights_not_meta(weight: Tensor, owner: str, arg: str) -> None:
+    """A ValueError naming `arg` if `owner`'s weights are on the meta device
+    (shapes without values): nothing can be computed from `arg` with them."""
+    if weight.device.type == "meta":
+        raise ValueError(
+            f"{owner} has weights on the meta device (shapes without values), so {arg} cannot be "
+            "evaluated on it; build or load it on 'cpu' or 'cuda'"
+        )
 
 
 def check_parameter_count(what: str, count: int, arguments: str) -> None:

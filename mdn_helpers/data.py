@@ -158,8 +158,12 @@ def check_xy(
 
 
 def _as_float64(name: str, value) -> Tensor:
-    """A finite float64 tensor, flattened."""
-    return check_finite(name, as_float_tensor(name, value).to(torch.float64).reshape(-1))
+    """A finite float64 tensor of shape (n,) (a number counts as (1,)); a
+    ValueError naming `name` for 2-d or more, which is never flattened."""
+    t = as_float_tensor(name, value)
+    if t.dim() > 1:
+        raise ValueError(f"{name} must be 1-d of shape (n,), got shape {tuple(t.shape)}")
+    return check_finite(name, t.to(torch.float64).reshape(-1))
 
 
 def _check_grid_size(m: int, n: int, what: str) -> None:

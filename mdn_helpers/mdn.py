@@ -32,6 +32,7 @@ from ._checks import (
     check_parameter_count,
     check_positive_int,
     check_real,
+    check_weights_not_meta,
 )
 from .mixture import MixtureParams, _head_nll, apply_bias, check_bias, mixture_distribution, mixture_nll, mixture_sample
 from .scoring import mixture_cdf, mixture_crps, mixture_quantile
@@ -117,6 +118,7 @@ class GaussianMixture1d(nn.Module):
 
     def _check_h(self, h: Tensor) -> Tensor:
         h = as_float_tensor("h", h)
+        check_weights_not_meta(self.lin.weight, "the mixture head", "h")
         if h.dim() != 2 or h.shape[1] != self.n_in:
             raise ValueError(f"h must have shape (batch, {self.n_in}), got {tuple(h.shape)}")
         return h
@@ -258,6 +260,7 @@ class MDN(nn.Module):
             )
         if x.shape[0] == 0:
             raise ValueError("x must not be empty")
+        check_weights_not_meta(self.x_loc, "the model", "x")
         z = (x.to(device=self.x_loc.device, dtype=self.x_loc.dtype) - self.x_loc) / self.x_scale
         if not bool(torch.isfinite(z).all()):  # one check (one host sync) for all three causes
             check_finite("x", x)
@@ -371,6 +374,14 @@ class MDNEnsemble(nn.Module):
         super().__init__()
         if not isinstance(members, (list, tuple)) or not members or not all(isinstance(m, MDN) for m in members):
             raise TypeError(f"members must be a non-empty list of MDN, got {type(members).__name__}")
+        n_ins = sorted({m.n_in for m in members})
+        if len(n_ins) > 1:
+            raise ValueError(
+                f"members must all have the same n_in (input features), got n_in = {' and '.join(map(str, n_ins))}"
+            )
+        devices = sorted({str(m.x_loc.device) for m in members})
+        if len(devices) > 1:
+            raise ValueError(f"members must all be on one device, got {' and '.join(devices)}")
         self.members = nn.ModuleList(members)
         self.config: dict[str, Any] = {"members": [m.config for m in members]}
 

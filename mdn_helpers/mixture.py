@@ -44,7 +44,11 @@ class MixtureParams(NamedTuple):
 def _check_params(p) -> MixtureParams:
     if not (isinstance(p, tuple) and len(p) == 3 and all(isinstance(t, Tensor) for t in p)):
         raise TypeError(f"p must be a MixtureParams (log_pi, mu, log_sigma) of three tensors, got {type(p).__name__}")
-    p = MixtureParams(*p)
+    # each field a real tensor with values (integers cast to floats), all on one device
+    p = MixtureParams(*(as_float_tensor(f"p.{name}", t) for name, t in zip(MixtureParams._fields, p, strict=True)))
+    devices = [str(t.device) for t in p]
+    if len(set(devices)) > 1:
+        raise ValueError(f"p's log_pi, mu and log_sigma must be on one device, got {', '.join(devices)}")
     if not p.log_pi.shape == p.mu.shape == p.log_sigma.shape or p.mu.dim() == 0:
         raise ValueError(
             "p's log_pi, mu and log_sigma must have one shape (..., k), got "

@@ -28,6 +28,7 @@ from ._checks import (
     check_parameter_count,
     check_positive_int,
     check_real,
+    check_weights_not_meta,
 )
 from .checkpoint import register_kind
 
@@ -86,6 +87,7 @@ class SloganGenerator(nn.Module):
         z = as_float_tensor("z", z)
         if z.dim() != 2 or z.shape[1] != self.n_random:
             raise ValueError(f"z must have shape (n, {self.n_random}), got {tuple(z.shape)}")
+        check_weights_not_meta(self.l1.weight, "the generator", "z")
         z = z.to(self.l1.weight)
         h = torch.relu(self.l1(z))
         h = torch.relu(self.l2(h))
@@ -151,6 +153,7 @@ class Critic(nn.Module):
         xy = as_float_tensor("xy", xy)
         if xy.dim() != 2 or xy.shape[1] != self.n_in:
             raise ValueError(f"xy must have shape (n, {self.n_in}), got {tuple(xy.shape)}")
+        check_weights_not_meta(self.l1.weight, "the critic", "xy")
         xy = xy.to(self.l1.weight)
         h = torch.relu(self.l1(xy))
         h = torch.relu(self.l2(h))
