@@ -50,9 +50,10 @@ def spread_table(table: str, record: dict | None = None, digits: int = 3) -> str
         err = "nan" if math.isnan(spread) else format(spread, fmt)
         return f"  {name:<{width}}  {mean:{'+' if sign else ''}{fmt}} ± {err}   [{lo:+{fmt}}, {hi:+{fmt}}]"
 
+    n_caps = len(s["capabilities"])
     head = (
-        f"{s['n_runs']} runs: {s['n_runs'] // max(len(s['capabilities']), 1)} seeds × "
-        f"{len(s['capabilities'])} CPU capabilities ({', '.join(s['capabilities'])})"
+        f"{s['n_runs']} runs: {s['n_runs'] // max(n_caps, 1)} seeds × "
+        f"{n_caps} CPU {'capability' if n_caps == 1 else 'capabilities'} ({', '.join(s['capabilities'])})"
     )
     out = [head, "  mean ± sd [min, max]:"]
     out += [line(*r, sign="") for r in rows]
