@@ -174,7 +174,7 @@ def plot_true_density(
     y_lim, one column per x. The colour range tops out at the 99.5% quantile of
     the columns with x inside scale_x_lim (None: all columns), so a region
     without data, such as |x| > 12.25 where p(y | x) piles up at y = ±10.5,
-    need not set it; brighter values there saturate."""
+    need not set it; brighter values there saturate (the colour bar's arrow)."""
     x_lim, y_lim = _lim("x_lim", x_lim), _lim("y_lim", y_lim)
     xs, ys, true = true_density_grid(x_lim, y_lim, nx=n, ny=n)
     fig, ax = plt.subplots(layout="constrained")
@@ -184,7 +184,7 @@ def plot_true_density(
         raise ValueError(f"scale_x_lim must overlap x_lim {x_lim}, got {(lo, hi)}")
     vmax = float(np.quantile(true[:, inside], 0.995))
     im = _density_panel(ax, xs, ys, true, title, vmax)
-    fig.colorbar(im, ax=ax, label="p(y | x)")
+    fig.colorbar(im, ax=ax, label="p(y | x)", extend="max" if float(true.max()) > vmax else "neither")
     return fig
 
 

@@ -335,6 +335,7 @@ def test_true_density_colour_range_comes_from_the_chosen_x_range():
     )
     assert im.get_extent() == pytest.approx((-15, 15, -11, 11))
     assert true[:, ~inside].max() > 2 * np.quantile(true[:, inside], 0.995)  # the edges would set it otherwise
+    assert im.colorbar.extend == "max"  # the saturated values are marked by the colour bar's arrow
     default = plots.plot_true_density(n=31).axes[0].images[0].get_clim()[1]
     full = plots.true_density_grid(nx=31, ny=31)[2]
     assert default == pytest.approx(float(np.quantile(full, 0.995)))  # the default is unchanged
