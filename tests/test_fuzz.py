@@ -339,34 +339,42 @@ def _has_nan(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def call_and_judge(case: Case, arg: str, bad: Any) -> str:
-    """Call case.fn with `arg` = `bad`; return the outcome, or fail the test."""
-    kwargs = dict(case.good, **{arg: bad})
+def _names_as_word(message: str, words: tuple[str, ...]) -> bool:
+    """Whether the message names one of `words` as a word ("x" does not match inside "max")."""
+    return any(re.search(rf"\b{re.escape(w)}\b", message) for w in words)
+
+
+def _call_judged(fn: Callable, kwargs: dict, where: str, words: tuple[str, ...]) -> tuple[str, Any]:
+    """Call fn(**kwargs) under the time limit: ("refused", None) for a ValueError/TypeError that names one of
+    `words`, ("diverged", None) for a trainer's TrainingDiverged with NaN-free weights, ("ok", result);
+    anything else fails the test."""
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(SECONDS)
     try:
-        result = case.fn(**kwargs)
+        return "ok", fn(**kwargs)
     except (ValueError, TypeError) as exc:
-        msg = str(exc)
-        names = (arg, *case.aliases.get(arg, ()))
-        assert any(n in msg for n in names), (
-            f"{case.name}({arg}={bad!r}): {type(exc).__name__} does not name {arg!r}: {msg}"
-        )
-        return "refused"
+        assert _names_as_word(str(exc), words), f"{where}: {type(exc).__name__} names none of {words}: {exc}"
+        return "refused", None
     except mh.TrainingDiverged as exc:
-        assert case.fn in TRAINERS, f"{case.name}({arg}={bad!r}): TrainingDiverged from a non-trainer"
-        assert not _has_nan(exc.model), f"{case.name}({arg}={bad!r}): diverged, and the weights kept hold NaN"
-        return "diverged"
+        assert fn in TRAINERS, f"{where}: TrainingDiverged from a non-trainer"
+        assert not _has_nan(exc.model), f"{where}: diverged, and the weights kept hold NaN"
+        return "diverged", None
     except _Timeout:
-        pytest.fail(f"{case.name}({arg}={bad!r}) ran past {SECONDS} s")
+        pytest.fail(f"{where}: ran past {SECONDS} s")
     except Exception as exc:  # noqa: BLE001 - any other type is the finding
-        pytest.fail(f"{case.name}({arg}={bad!r}) raised {type(exc).__name__}: {exc}")
+        pytest.fail(f"{where}: raised {type(exc).__name__}: {exc}")
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
         plt.close("all")
-    assert not _has_nan(result), f"{case.name}({arg}={bad!r}) returned NaN"
-    return "ok"
+
+
+def call_and_judge(case: Case, arg: str, bad: Any) -> str:
+    """Call case.fn with `arg` = `bad`; return the outcome, or fail the test."""
+    where = f"{case.name}({arg}={bad!r})"
+    outcome, result = _call_judged(case.fn, dict(case.good, **{arg: bad}), where, (arg, *case.aliases.get(arg, ())))
+    assert not _has_nan(result), f"{where} returned NaN"
+    return outcome
 
 
 SLOTS = [(c, a) for c in CASES for a in c.fuzz]
@@ -874,28 +882,10 @@ def judge_mismatch(pair: Pair, kind: str, kwargs: dict, names: tuple[str, ...], 
     """Call pair.fn(**kwargs): refused by name, or (for a mismatch it may
     absorb) a NaN-free result of the matching call's shape; else fail."""
     where = f"{pair.name}, {label}"
-    old = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(SECONDS)
-    try:
-        result = pair.fn(**kwargs)
-    except (ValueError, TypeError) as exc:
-        words = (*names, *(w for n in names for w in pair.aliases.get(n, ())))
-        assert any(re.search(rf"\b{re.escape(w)}\b", str(exc)) for w in words), (
-            f"{where}: {type(exc).__name__} names none of {names}: {exc}"
-        )
-        return "refused"
-    except mh.TrainingDiverged as exc:
-        assert pair.fn in TRAINERS, f"{where}: TrainingDiverged from a non-trainer"
-        assert not _has_nan(exc.model), f"{where}: diverged, and the weights kept hold NaN"
-        return "diverged"
-    except _Timeout:
-        pytest.fail(f"{where}: ran past {SECONDS} s")
-    except Exception as exc:  # noqa: BLE001 - any other type is the finding
-        pytest.fail(f"{where}: raised {type(exc).__name__}: {exc}")
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-        plt.close("all")
+    words = (*names, *(w for n in names for w in pair.aliases.get(n, ())))
+    outcome, result = _call_judged(pair.fn, kwargs, where, words)
+    if outcome != "ok":
+        return outcome
     assert kind not in MUST_REFUSE, f"{where}: accepted, returned {_shapes(result)}"
     assert not _has_nan(result), f"{where}: returned NaN"
     assert not _on_meta(result), f"{where}: returned a result on the meta device"
@@ -997,3 +987,14 @@ def test_mismatches_the_fuzz_found_stay_refused_or_absorbed(found):
     name, kind, changed, names = found
     pair = PAIR[name]
     judge_mismatch(pair, kind, dict(pair.good, **changed), names, f"{kind} mismatch, {sorted(changed)} changed")
+
+
+def test_the_judge_wants_the_argument_named_as_a_word():
+    assert _names_as_word("x must be 1-d, got shape (2, 2)", ("x",))
+    assert _names_as_word("`y` has 3 rows", ("x", "y"))
+    assert not _names_as_word("max must be positive", ("x",))  # "x" inside "max" is no name
+    assert not _names_as_word("nothing here", ("n",))
+    with pytest.raises(AssertionError, match="names none of"):
+        _call_judged(lambda a: (_ for _ in ()).throw(ValueError("max must be positive")), {"a": 1}, "demo", ("x",))
+    with pytest.raises(pytest.fail.Exception, match="raised RuntimeError"):
+        _call_judged(lambda a: (_ for _ in ()).throw(RuntimeError("boom")), {"a": 1}, "demo", ("a",))
