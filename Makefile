@@ -35,12 +35,21 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 ## Debian's Chromium for the browser test (Playwright's own download does not
-## work offline); installed when missing and we are root with apt, else the
-## browser test is skipped with its reason.
+## work offline); installed when missing and we are root with apt. Where it
+## cannot be, the browser test is skipped with its reason, except on CI (CI set,
+## e.g. CI=true), where this target fails, as the browser test would.
+## CHROMIUM is where tests/test_browser.py looks; override it only to test this target.
+CHROMIUM ?= /usr/bin/chromium
 chromium:
-	@[ -x /usr/bin/chromium ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
-		echo "note: /usr/bin/chromium not installed; tests/test_browser.py will be skipped"
+	@[ -x $(CHROMIUM) ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && \
+		[ -x $(CHROMIUM) ]; } || \
+	case "$${CI:-}" in \
+		""|0|false|False|FALSE|no|No|NO) \
+			echo "note: $(CHROMIUM) not installed; tests/test_browser.py will be skipped";; \
+		*) echo "error: CI=$$CI: $(CHROMIUM) is not installed and could not be (needs root and apt-get:" \
+			"apt-get install chromium); the browser tests must run on CI" >&2; exit 1;; \
+	esac
 
 ## The edit-test loop: unit tests without training runs, the browser and the notebooks.
 test-fast: $(STAMP)

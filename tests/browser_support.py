@@ -6,6 +6,10 @@ temporary copy of `notebooks/`, with its own (empty) Jupyter config, data,
 runtime, workspaces and user-settings directories, so nothing on the machine
 leaks in and nothing the test does leaks out. Every wait is bounded; `stop()`
 always ends the server and the kernels it started.
+
+`browser_gate()` decides whether the browser tests run, are skipped (locally,
+with the reason) or fail (on CI, where a missing browser must not pass
+unnoticed): see `gate()`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -35,6 +41,55 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-quic",
 ]
+
+INSTALL_CHROMIUM = "install it as root on Debian/Ubuntu: `make chromium`, i.e. apt-get install chromium"
+INSTALL_PLAYWRIGHT = "pip install -e '.[test]' (playwright is in the `test` extra)"
+
+
+class Gate(NamedTuple):
+    action: str  # "run", "skip" or "fail"
+    reason: str  # empty for "run"
+
+
+def on_ci(env: Mapping[str, str]) -> bool:
+    """CI services set CI (to "true"); unset, empty, 0, false or no mean a local run."""
+    return env.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def gate(env: Mapping[str, str], *, chromium: Path, chromium_found: bool, playwright_error: str | None) -> Gate:
+    """Run the browser tests when Chromium and playwright are both there; otherwise skip them
+    with what is missing, except on CI (`on_ci(env)`), where they fail with the same message."""
+    missing = []
+    if not chromium_found:
+        missing.append(f"Chromium is not installed at {chromium} ({INSTALL_CHROMIUM})")
+    if playwright_error is not None:
+        missing.append(f"playwright cannot be imported ({playwright_error}; {INSTALL_PLAYWRIGHT})")
+    if not missing:
+        return Gate("run", "")
+    if on_ci(env):
+        ci = env.get("CI", "")
+        return Gate("fail", f"on CI (CI={ci}) the browser tests must run, but: " + "; ".join(missing))
+    return Gate("skip", "; ".join(missing))
+
+
+def playwright_import_error() -> str | None:
+    """None if `playwright.sync_api` imports, else the error in one line."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def browser_gate(env: Mapping[str, str] | None = None) -> Gate:
+    """`gate()` for this machine: Chromium at `CHROMIUM` (looked up at call time), playwright importable."""
+    return gate(
+        os.environ if env is None else env,
+        chromium=CHROMIUM,
+        chromium_found=os.access(CHROMIUM, os.X_OK),
+        playwright_error=playwright_import_error(),
+    )
+
 
 # User settings for the test's own settings directory (it starts empty, so
 # these are the only settings that differ from JupyterLab's defaults).

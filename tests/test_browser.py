@@ -17,7 +17,9 @@ of the draw, measured in the page) go to build/browser/explorer_timings.json;
 they are recorded, not asserted (speed goals live in benchmarks/RESULTS.md).
 
 Screenshots go to build/browser/. Needs Debian's Chromium (/usr/bin/chromium)
-and playwright (the `test` extra); skipped where either is absent.
+and playwright (the `test` extra); where either is absent the tests are skipped
+with the reason, except on CI (CI=true), where they fail with it
+(`browser_support.gate`).
 """
 
 from __future__ import annotations
@@ -32,24 +34,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from browser_support import CHROMIUM, CHROMIUM_ARGS, LabServer
+from browser_support import CHROMIUM, CHROMIUM_ARGS, LabServer, browser_gate
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 SHOTS = ROOT / "build" / "browser"
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (it is in the `test` extra: pip install -e '.[test]')"
-)
+# Run, skip (locally, with the reason) or fail (on CI) when Chromium or playwright is missing.
+GATE = browser_gate()
+if GATE.action == "run":
+    from playwright import sync_api
 
-expect = sync_api.expect
+    expect = sync_api.expect
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.access(CHROMIUM, os.X_OK), reason=f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-    ),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(GATE.action == "skip", reason=GATE.reason)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _browser_gate():
+    """On CI a missing Chromium or playwright fails every test here (before any other fixture starts)."""
+    if GATE.action == "fail":
+        pytest.fail(GATE.reason, pytrace=False)
+
 
 RUN_TIMEOUT_S = 150  # all of 02 (training ~10-40 s, more on a busy machine)
 REDRAW_TIMEOUT_S = 30  # one slider move -> new pixels on the explorer's canvas

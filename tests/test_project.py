@@ -1,10 +1,13 @@
-"""Project-level checks: pinned dependencies agree, the CLI writes its files."""
+"""Project-level checks: pinned dependencies agree, the CLI writes its files, and the browser tests
+and `make chromium` skip locally but fail on CI when Chromium or playwright is missing."""
 
 import json
 import math
+import os
 import re
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -218,39 +221,249 @@ def test_cli_checks_every_argument_before_training(tmp_path, capsys, monkeypatch
     assert "invalid int value" in _one_error_line(capsys.readouterr().err)
 
 
-def test_cli_unwritable_out_folder_is_one_error_line(tmp_path, capsys, monkeypatch):
+NOBODY = 65534  # the unprivileged user (and group) of Debian and most Linux systems
+
+
+def _as_unprivileged_user(fn, *, timeout_s: float = 60.0):
+    """`fn()` (returning JSON-able data) run by an unprivileged user, and its return value.
+
+    Not root: here, as this user. Root (CI, these machines), where permissions stop nothing: in a
+    forked child that drops to uid/gid NOBODY with no supplementary groups first. Forked, not a new
+    interpreter, because that user may not be able to read the interpreter (here it lives under
+    /root); the child runs only code already imported. Skips, with the reason, where the drop fails.
+    """
     import os
+    import select
+    import signal
+    import traceback
+
+    if os.geteuid() != 0:
+        return fn()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        status = 1
+        try:
+            os.close(r)
+            try:
+                os.setgroups([])
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+                payload = {"dropped": [os.getuid(), os.geteuid(), os.getgid(), os.getegid(), os.getgroups()]}
+            except OSError as exc:
+                payload = {"setuid_error": f"{type(exc).__name__}: {exc}"}
+            else:
+                try:
+                    payload["value"] = fn()
+                except BaseException:  # noqa: BLE001 - reported to the parent, which fails
+                    payload["error"] = traceback.format_exc()
+            with os.fdopen(w, "w") as f:
+                json.dump(payload, f)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(w)
+    chunks, deadline = [], time.monotonic() + timeout_s
+    try:
+        while True:
+            ready, _, _ = select.select([r], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                pytest.fail(f"the unprivileged child did not finish within {timeout_s:.0f} s")
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, f"the unprivileged child failed (status {status})"
+    payload = json.loads(b"".join(chunks))
+    if "setuid_error" in payload:
+        pytest.skip(f"running as root and cannot become uid {NOBODY} ({payload['setuid_error']})")
+    assert payload["dropped"] == [NOBODY, NOBODY, NOBODY, NOBODY, []], payload["dropped"]
+    assert "error" not in payload, payload["error"]
+    return payload["value"]
+
+
+def test_cli_unwritable_out_folder_is_one_error_line(tmp_path, capsys, monkeypatch):
+    """A folder the OS will not let the CLI write in, or make a folder in, is one error line, and
+    nothing is trained. Checked for real as an unprivileged user (root drops to `nobody` in a
+    forked child), and with the refusal simulated, whoever runs the tests."""
+    import contextlib
+    import io
+    import os
+    import shutil
+    import stat
     import tempfile
 
     from mdn_helpers import train
-    from mdn_helpers.__main__ import main
+    from mdn_helpers.__main__ import _prepare_out, main
 
     monkeypatch.setattr(train, "fit_mdn", lambda *a, **k: (_ for _ in ()).throw(AssertionError("training started")))
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o555)
-    try:
-        try:  # as root, permissions do not stop writes: then only the simulated refusal below applies
-            (ro / "probe").write_text("")
-            (ro / "probe").unlink()
-            blocked = False
-        except PermissionError:
-            blocked = True
-        if blocked:
-            assert main(["mdn", "--out", str(ro), "--no-progress"]) == 2
-            assert "cannot write in the folder" in _one_error_line(capsys.readouterr().err)
-            # a folder to be made inside it
-            assert main(["mdn", "--out", str(ro / "sub"), "--no-progress"]) == 2
-            assert "cannot create the folder" in _one_error_line(capsys.readouterr().err)
-    finally:
-        ro.chmod(0o755)
 
-    # the operating system refusing the test write, whoever runs the tests
+    # the operating system refusing the test write, simulated
     def refuse(*a, **k):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(tempfile, "mkstemp", refuse)
-    assert main(["mdn", "--out", str(tmp_path / "w"), "--no-progress"]) == 2
-    line = _one_error_line(capsys.readouterr().err)
-    assert "cannot write in the folder (Permission denied)" in line and "--out" in line
-    assert os.listdir(tmp_path / "w") == []
+    with monkeypatch.context() as m:
+        m.setattr(tempfile, "mkstemp", refuse)
+        assert main(["mdn", "--out", str(tmp_path / "w"), "--no-progress"]) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert "cannot write in the folder (Permission denied)" in line and "--out" in line
+        assert os.listdir(tmp_path / "w") == []
+
+    # the real refusal: a 0o555 folder (no writes for anyone but root) and a 0o777 one (the control:
+    # the unprivileged user can reach the tree and write where allowed), in a folder that user can
+    # search (tmp_path's parents are 0o700 root-owned)
+    base = Path(tempfile.mkdtemp(prefix="mdn-unwritable-"))
+    try:
+        base.chmod(0o755)
+        if os.geteuid() == 0:
+            for parent in base.parents:
+                if not parent.stat().st_mode & stat.S_IXOTH:
+                    pytest.skip(f"{parent} is not searchable by uid {NOBODY}; set TMPDIR to a folder that is")
+        ro, rw = base / "ro", base / "rw"
+        ro.mkdir()
+        rw.mkdir()
+        ro.chmod(0o555)
+        rw.chmod(0o777)
+
+        def real_half():
+            runs = []
+            for out in (ro, ro / "sub"):
+                err = io.StringIO()
+                with contextlib.redirect_stderr(err):
+                    code = main(["mdn", "--out", str(out), "--no-progress"])
+                runs.append([code, err.getvalue()])
+            made = _prepare_out(str(rw / "made"))  # the control: allowed here
+            return {"euid": os.geteuid(), "runs": runs, "made": str(made)}
+
+        expected_uid = NOBODY if os.geteuid() == 0 else os.geteuid()
+        if expected_uid != NOBODY:  # not root: this user's writes are checked, unless it bypasses them
+            with contextlib.suppress(PermissionError):
+                (ro / "probe").write_text("")
+                (ro / "probe").unlink()
+                pytest.skip(f"uid {expected_uid} can write in a 0o555 folder (a capability?): no refusal to test")
+        got = _as_unprivileged_user(real_half)
+        assert got["euid"] == expected_uid
+        (code, err), (code_sub, err_sub) = got["runs"]
+        assert code == 2 and "cannot write in the folder (Permission denied)" in _one_error_line(err)
+        assert code_sub == 2 and "cannot create the folder (Permission denied)" in _one_error_line(err_sub)
+        assert os.listdir(ro) == []
+        assert Path(got["made"]) == rw / "made" and (rw / "made").is_dir()
+        assert (rw / "made").stat().st_uid == expected_uid  # made by the unprivileged user, not by root
+        assert os.listdir(rw / "made") == []  # the write probe was removed
+    finally:
+        if (base / "ro").exists():
+            (base / "ro").chmod(0o755)
+        shutil.rmtree(base)
+
+
+# --- the browser tests: skipped locally, failed on CI, when Chromium or playwright is missing ---------
+
+
+def test_browser_gate_skips_locally_and_fails_on_ci_when_something_is_missing(tmp_path):
+    from browser_support import gate
+
+    chromium = tmp_path / "chromium"
+    no_pw = "ModuleNotFoundError: No module named 'playwright'"
+    for env in ({}, {"CI": ""}, {"CI": "false"}, {"CI": "0"}, {"CI": "No"}):  # a local run
+        assert gate(env, chromium=chromium, chromium_found=True, playwright_error=None) == ("run", "")
+        action, reason = gate(env, chromium=chromium, chromium_found=False, playwright_error=None)
+        assert action == "skip" and f"Chromium is not installed at {chromium}" in reason
+        assert "make chromium" in reason and "apt-get install chromium" in reason and "playwright" not in reason
+        action, reason = gate(env, chromium=chromium, chromium_found=True, playwright_error=no_pw)
+        assert action == "skip" and no_pw in reason and "pip install -e '.[test]'" in reason
+        assert "Chromium" not in reason
+    for env in ({"CI": "true"}, {"CI": "1"}, {"CI": " TRUE "}):  # CI
+        assert gate(env, chromium=chromium, chromium_found=True, playwright_error=None) == ("run", "")
+        action, reason = gate(env, chromium=chromium, chromium_found=False, playwright_error=no_pw)
+        assert action == "fail" and reason.startswith(f"on CI (CI={env['CI']}) the browser tests must run")
+        assert f"Chromium is not installed at {chromium}" in reason and "apt-get install chromium" in reason
+        assert no_pw in reason and "pip install -e '.[test]'" in reason
+
+
+def test_browser_gate_looks_at_this_machine(tmp_path, monkeypatch):
+    """`browser_gate()` finds Chromium at browser_support.CHROMIUM (executable) and imports playwright."""
+    import types
+
+    import browser_support
+
+    missing = tmp_path / "missing" / "chromium"
+    monkeypatch.setattr(browser_support, "CHROMIUM", missing)
+    monkeypatch.setitem(sys.modules, "playwright", types.ModuleType("playwright"))
+    monkeypatch.setitem(sys.modules, "playwright.sync_api", types.ModuleType("playwright.sync_api"))
+    action, reason = browser_support.browser_gate({"CI": "true"})
+    assert action == "fail" and f"Chromium is not installed at {missing}" in reason and "playwright" not in reason
+    action, reason = browser_support.browser_gate({})
+    assert action == "skip" and f"Chromium is not installed at {missing}" in reason
+
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\n")
+    monkeypatch.setattr(browser_support, "CHROMIUM", fake)
+    assert browser_support.browser_gate({"CI": "true"}).action == "fail"  # not executable
+    fake.chmod(0o755)
+    assert browser_support.browser_gate({"CI": "true"}) == ("run", "")
+    monkeypatch.setitem(sys.modules, "playwright.sync_api", None)  # its import fails
+    action, reason = browser_support.browser_gate({"CI": "true"})
+    assert action == "fail" and "playwright cannot be imported (ModuleNotFoundError" in reason
+    assert "Chromium" not in reason
+
+
+def _browser_tests_without_chromium(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """tests/test_browser.py run by pytest in a subprocess, with CHROMIUM pointing nowhere."""
+    code = (
+        "import sys; sys.path.insert(0, 'tests'); from pathlib import Path; import browser_support; "
+        "browser_support.CHROMIUM = Path('/nonexistent/chromium'); import pytest; "
+        "sys.exit(pytest.main(['tests/test_browser.py', '-q', '-rsE', '-p', 'no:cacheprovider']))"
+    )
+    base = {k: v for k, v in os.environ.items() if k != "CI"}
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_browser_tests_are_skipped_locally_and_fail_on_ci_without_chromium():
+    """The gate as tests/test_browser.py applies it: every test skipped with the reason, or, on CI,
+    every test failing with it before anything starts (no JupyterLab, no training)."""
+    local = _browser_tests_without_chromium({})
+    assert local.returncode == 0, local.stdout + local.stderr
+    assert "Chromium is not installed at /nonexistent/chromium" in local.stdout
+    assert re.search(r"\b(\d+) skipped in ", local.stdout), local.stdout
+    n_tests = int(re.search(r"\b(\d+) skipped in ", local.stdout).group(1))
+    assert n_tests >= 5 and "passed" not in local.stdout and "error" not in local.stdout
+    ci = _browser_tests_without_chromium({"CI": "true"})
+    assert ci.returncode == 1, ci.stdout + ci.stderr
+    assert re.search(rf"\b{n_tests} errors in ", ci.stdout), ci.stdout  # every test, none left out
+    assert "passed" not in ci.stdout and "skipped" not in ci.stdout
+    assert "on CI (CI=true) the browser tests must run, but: Chromium is not installed at /nonexistent/chromium" in (
+        ci.stdout
+    )
+    assert "jupyterlab.log" not in ci.stdout
+
+
+def test_make_chromium_fails_on_ci_when_it_cannot_install_chromium(tmp_path):
+    """`make chromium` with no Chromium and no apt-get (a PATH holding only what the Makefile needs):
+    a note and success locally, an error and failure on CI."""
+    import shutil
+
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    for tool in ("id", "cat"):
+        (bin_ / tool).symlink_to(shutil.which(tool))
+    missing = tmp_path / "missing" / "chromium"
+    run = [make, "-s", "--no-print-directory", "-C", str(ROOT), "chromium", f"CHROMIUM={missing}"]
+    for ci, rc in (({}, 0), ({"CI": "false"}, 0), ({"CI": "true"}, 2)):
+        proc = subprocess.run(run, env={"PATH": str(bin_), **ci}, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == rc, (ci, proc.stdout, proc.stderr)
+        if rc == 0:
+            assert proc.stdout.strip() == f"note: {missing} not installed; tests/test_browser.py will be skipped"
+            assert proc.stderr == ""
+        else:
+            assert f"error: CI=true: {missing} is not installed and could not be" in proc.stderr
+            assert "apt-get install chromium" in proc.stderr
+    assert not missing.parent.exists()
