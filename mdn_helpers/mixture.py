@@ -57,14 +57,30 @@ def _check_params(p) -> MixtureParams:
     return p
 
 
+def _standardised(diff: Tensor, log_sigma: Tensor) -> Tensor:
+    """z = diff · exp(−log σ), exact wherever it fits the dtype, ±inf beyond
+    (never NaN, and from finite factors, so its gradients are never 0 · inf).
+
+    diff may be ±inf (y − μ overflowed): it is clamped to the dtype's range.
+    exp(−log σ) overflows for σ below 1/max (float64 subnormals; float32
+    log σ < −88) where z need not: there it is applied in two halves, each
+    finite down to log σ = −2·log(max) + 2, below which every diff ≠ 0 gives
+    |z| > Z_LIMIT anyway; elsewhere z is the plain product, unchanged."""
+    big = torch.finfo(diff.dtype).max
+    lim = math.log(big) - 1.0
+    diff = diff.clamp(-big, big)
+    whole = diff * torch.exp((-log_sigma).clamp(max=lim))
+    half = torch.exp((-0.5 * log_sigma).clamp(max=lim))
+    return torch.where(log_sigma >= -lim, whole, (diff * half).clamp(-big, big) * half)
+
+
 def _nll(p: MixtureParams, y: Tensor, *, guard: bool) -> Tensor:
-    """The NLL with z clamped at ±Z_LIMIT. With guard, y − μ and exp(−log σ)
-    are first kept within the dtype's range; without it, they must be finite
-    already (the head's callers: log σ is bounded there and y clamped)."""
+    """The NLL with z clamped at ±Z_LIMIT. With guard, z is `_standardised`
+    (y − μ and exp(−log σ) kept within the dtype's range); without it, they
+    must be finite already (the head's callers: log σ is bounded there and y
+    clamped)."""
     if guard:
-        big = torch.finfo(p.mu.dtype).max
-        diff = (y.unsqueeze(-1) - p.mu).clamp(-big, big)  # y − μ can overflow to ±inf
-        z = diff * torch.exp((-p.log_sigma).clamp(max=math.log(big) - 1.0))  # so can exp(−log σ)
+        z = _standardised(y.unsqueeze(-1) - p.mu, p.log_sigma)
     else:
         z = (y.unsqueeze(-1) - p.mu) * torch.exp(-p.log_sigma)
     # z may be ±inf here, but from finite factors: the clamp's zero gradient
@@ -84,9 +100,11 @@ def mixture_nll(p: MixtureParams, y: Tensor) -> Tensor:
     are kept within the dtype's range. So for any finite y, however far from
     the mixture (and any σ, however small), the NLL is finite — astronomically
     large, at least 5e29 nats, where the clamp acts — and so are its
-    gradients: beyond |z| = 1e15 a point no longer pulls on μ (its gradient
-    through z is 0; the −log σ term's remains). Wherever |z| < 1e15 the result
-    is unchanged.
+    gradients wherever the dtype holds them (always for σ > 1e15/max: 3e-24
+    in float32; d/dμ = −z/σ): beyond |z| = 1e15 a point no longer pulls on μ
+    (its gradient through z is 0; the −log σ term's remains). Wherever
+    |z| < 1e15 the result is unchanged, for any σ > 0 the dtype holds (down
+    to subnormal σ, whose 1/σ overflows).
     """
     p = _check_params(p)
     y = as_float_tensor("y", y)

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from ._checks import as_float_tensor, check_finite_1d, check_real
-from .mixture import MixtureParams, _check_params
+from .mixture import MixtureParams, _check_params, _standardised
 
 #: Most Newton/bisection steps of `mixture_quantile`: enough to halve a
 #: bracket of width 1e38 down to float64 resolution; a typical call stops
@@ -96,7 +96,7 @@ def _ndtr(z: Tensor) -> Tensor:
 
 
 def _cdf(pi: Tensor, mu: Tensor, log_sigma: Tensor, y: Tensor) -> Tensor:
-    z = (y.unsqueeze(-1) - mu) * _inv_sigma(log_sigma)
+    z = _standardised(y.unsqueeze(-1) - mu, log_sigma)  # exact for any σ > 0, subnormal ones too
     return (pi * _ndtr(z)).sum(-1).clamp(0.0, 1.0)
 
 

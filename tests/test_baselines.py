@@ -69,6 +69,32 @@ def test_law_matches_scipy_norm_and_scoringrules(d):
         assert out.dtype == torch.float64 and out.shape == (50,)
 
 
+@pytest.mark.parametrize("sd", [1e-6, 1e-12, 1e-30, 1e-100, 1e-300, 1e-306, 1e-310, 5e-324])
+def test_log_prob_and_cdf_at_tiny_sd_match_python_math(sd):
+    """N(mean, sd²) down to the smallest subnormal sd the law accepts, at z = (y − mean)/sd from 0 to
+    1e14: log N written out with Python's math in float64 (not the module's constants), Φ by math.erfc."""
+    zs = [0.0, 1.0, -1.0, 3.0, -7.5, 30.0, 1e3, 1e8, 1e14]
+    law = mh.LinearGaussian(torch.tensor([0.0, 0.0]), sd)  # mean 0, so y = z·sd holds z exactly enough
+    y = torch.tensor([z * sd for z in zs], dtype=torch.float64)
+    x = torch.zeros(len(zs), dtype=torch.float64)
+    log_p, cdf = law.log_prob(x, y).tolist(), law.cdf(x, y).tolist()
+    for i, yi in enumerate(y.tolist()):
+        z = yi / sd
+        want = -0.5 * z * z - math.log(sd) - 0.5 * math.log(2 * math.pi)
+        # exp(−log σ) and 1/σ differ by |log σ|·eps relatively, ≤ 2e-13: hence rel 1e-11
+        assert log_p[i] == pytest.approx(want, rel=1e-11, abs=1e-12), (sd, zs[i])
+        assert cdf[i] == pytest.approx(0.5 * math.erfc(-z / math.sqrt(2)), rel=1e-10, abs=1e-300), (sd, zs[i])
+
+
+def test_log_prob_at_sd_1e_minus_6_with_a_slope():
+    """The same at sd = 1e-6 with a non-zero mean a + b·x, against scipy.stats.norm.logpdf."""
+    law = mh.LinearGaussian(torch.tensor([0.5, -2.0]), 1e-6)
+    x = torch.tensor([0.0, 1.0, -3.0, 0.25], dtype=torch.float64)
+    mean = 0.5 - 2.0 * x.numpy()
+    y = torch.tensor(mean + np.array([1e-6, -2.5e-6, 4e-5, 0.1]), dtype=torch.float64)
+    np.testing.assert_allclose(law.log_prob(x, y).numpy(), stats.norm.logpdf(y.numpy(), mean, 1e-6), rtol=1e-9)
+
+
 def test_density_grid_matches_scipy_and_integrates_to_one():
     law = mh.LinearGaussian(torch.tensor([1.0, 0.5]), 0.3)
     xs, ys = torch.tensor([-2.0, 0.0, 4.0]), torch.linspace(-5, 8, 2001, dtype=torch.float64)
@@ -106,11 +132,11 @@ def test_bad_arguments_are_named():
         law.cdf(x, y[:5])
     with pytest.raises(ValueError, match="density"):
         law.density(x[:, 0], y)
-    with pytest.raises(ValueError, match="sd"):
+    with pytest.raises(ValueError, match=r"^sd must be > 0"):
         mh.LinearGaussian(torch.tensor([0.0, 1.0]), 0.0)
-    with pytest.raises(ValueError, match="coef"):
+    with pytest.raises(ValueError, match=r"^coef must have shape \(d \+ 1,\)"):
         mh.LinearGaussian(torch.tensor([1.0]), 1.0)
-    with pytest.raises(ValueError, match="coef"):
+    with pytest.raises(ValueError, match=r"^coef must be finite"):
         mh.LinearGaussian(torch.tensor([0.0, math.nan]), 1.0)
     with pytest.raises(ValueError, match="every residual is 0"):
         mh.fit_linear_gaussian(torch.arange(5.0), 2 * torch.arange(5.0) + 1)

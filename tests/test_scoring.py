@@ -155,6 +155,30 @@ def test_crps_in_chunks_equals_in_one_go(monkeypatch):
     torch.testing.assert_close(mh.mixture_crps(p, y), whole, rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize(
+    "k, chunk_values, batch",
+    [
+        # k = 4: 6 pairs a row, 18 values → 3 rows a chunk; batch ≡ 0, 1, −1 (mod 3)
+        (4, 18, 6),
+        (4, 18, 7),
+        (4, 18, 5),
+        # k = 6: 15 pairs, one row a chunk, in 5, 7 and 4 pairs: 15 ≡ 0, 1, −1 (mod cols)
+        (6, 5, 3),
+        (6, 7, 3),
+        (6, 4, 3),
+        (5, 3, 2),  # 10 pairs in 3s: 10 ≡ 1
+    ],
+)
+def test_crps_in_chunks_of_rows_and_pairs_matches_scoringrules(monkeypatch, k, chunk_values, batch):
+    p = random_mixture(batch, k, 40 + 7 * k + batch)
+    y = p.mu[:, -1] + torch.linspace(-3, 3, batch, dtype=torch.float64)
+    monkeypatch.setattr(scoring, "CRPS_CHUNK_VALUES", chunk_values)
+    want = scoringrules.crps_mixnorm(
+        y.numpy(), p.mu.numpy(), p.log_sigma.exp().numpy(), torch.softmax(p.log_pi, -1).numpy(), backend="numpy"
+    )
+    np.testing.assert_allclose(mh.mixture_crps(p, y).numpy(), want, rtol=1e-10, atol=1e-12)
+
+
 def test_crps_has_gradients_and_the_tails_stay_finite():
     p = random_mixture(5, 3, 8)
     mu = p.mu.clone().requires_grad_(True)
@@ -248,6 +272,25 @@ def test_exact_law_log_prob_quantile_and_bounds():
     assert torch.isfinite(law.cdf(torch.tensor([500.0, -1e6]), torch.tensor([10.0, -10.0]))).all()
 
 
+@pytest.mark.parametrize("n", [8, 9, 7, 1])
+def test_exact_law_in_chunks_of_4_is_the_law_in_one_chunk(n):
+    """ExactLaw(chunk=4) at n ≡ 0, 1, −1 (mod 4): every method, and the scorecard built on them, equals
+    the law in one chunk; log p also against `true_log_density`'s trapezoid rule (separate code)."""
+    x, y = mh.seeded_sample(n, 30 + n)
+    q = torch.linspace(0.05, 0.95, n, dtype=torch.float64)
+    small, whole = mh.ExactLaw(chunk=4), mh.ExactLaw()
+    for method, other in (("log_prob", y), ("cdf", y), ("crps", y), ("quantile", q)):
+        torch.testing.assert_close(
+            getattr(small, method)(x, other), getattr(whole, method)(x, other), rtol=1e-13, atol=1e-13, msg=method
+        )
+    torch.testing.assert_close(small.log_prob(x, y), mh.true_log_density(x, y), rtol=0, atol=2e-5)
+    if n > 1:
+        a, b = mh.scorecard(small, x, y, bins=2), mh.scorecard(whole, x, y, bins=2)
+        assert a["coverage"] == b["coverage"] and a["n"] == b["n"] == n
+        for key in ("nll", "crps", "pit_ks", "pit_pvalue", "worst_bin_ks"):
+            assert a[key] == pytest.approx(b[key], rel=1e-12, abs=1e-13), key
+
+
 def test_exact_law_refuses_two_dimensional_x_and_biases():
     law = mh.ExactLaw()
     with pytest.raises(ValueError, match="x must be 1-d"):
@@ -312,9 +355,16 @@ def test_model_methods_take_x_with_several_columns():
     x2 = torch.stack([X, Y.flip(0)], 1)
     assert model.cdf(x2, Y).shape == (200,) and model.crps(x2, Y).shape == (200,)
     card = mh.scorecard(model, x2, Y, bins=4)
-    u = model.cdf(x2, Y)
-    want = max(calibration.ks_uniform(u[i])[0] for i in calibration.x_bins(X, 4))  # bins on the first column
-    assert card["worst_bin_ks"] == pytest.approx(want)
+    with torch.no_grad():
+        d = model.distribution(x2)
+    u = d.cdf(Y).double().numpy()  # the PIT from torch.distributions
+    # bins on the first column: sorted by it, split into 4 equal counts, the KS of each by scipy
+    bins = np.array_split(u[np.argsort(X.numpy(), kind="stable")], 4)
+    want = max(stats.kstest(b, "uniform").statistic for b in bins)
+    assert card["worst_bin_ks"] == pytest.approx(want, abs=1e-6)
+    # on the second column the bins differ, and so does the answer
+    other = max(stats.kstest(b, "uniform").statistic for b in np.array_split(u[np.argsort(Y.flip(0).numpy())], 4))
+    assert abs(other - want) > 1e-3
 
 
 # ---------------------------------------------------------------------------
@@ -322,26 +372,82 @@ def test_model_methods_take_x_with_several_columns():
 # ---------------------------------------------------------------------------
 
 
-def test_ks_matches_scipy():
-    u = torch.rand(500, generator=torch.Generator().manual_seed(3), dtype=torch.float64) ** 1.1
+@pytest.mark.parametrize("power", [1.1, 0.9, 1.0])
+def test_ks_matches_scipy(power):
+    """The two-sided statistic D = max(D+, D−) and its p-value, against scipy.stats.kstest on the
+    same sample: u^1.1 leans low (D+ > D−), u^0.9 high (D− > D+), so neither side alone passes."""
+    u = torch.rand(500, generator=torch.Generator().manual_seed(3), dtype=torch.float64) ** power
     d, p = calibration.ks_uniform(u)
-    ref = stats.kstest(u.numpy(), "uniform", method="exact")
+    ref = stats.kstest(u.numpy(), "uniform", alternative="two-sided", method="exact")
+    plus = stats.kstest(u.numpy(), "uniform", alternative="less").statistic  # D+ = max(i/n − u_(i))
+    minus = stats.kstest(u.numpy(), "uniform", alternative="greater").statistic  # D− = max(u_(i) − (i−1)/n)
+    assert ref.statistic == pytest.approx(max(plus, minus), abs=1e-15)
+    if power != 1.0:
+        assert abs(plus - minus) > 0.01  # the sides differ: a one-sided D would be caught
     assert d == pytest.approx(ref.statistic, abs=1e-12)
     assert p == pytest.approx(ref.pvalue, abs=0.01)
+
+
+def test_ks_by_hand():
+    """u = (0.1, 0.2, 0.9): D+ = max(1/3 − 0.1, 2/3 − 0.2, 1 − 0.9) = 0.4667, D− = max(0.1, 0.2 − 1/3,
+    0.9 − 2/3) = 0.2333; D = 7/15. Reversed (1 − u): the two swap, D is the same."""
+    for u in ([0.1, 0.2, 0.9], [0.9, 0.8, 0.1]):
+        d, _ = calibration.ks_uniform(torch.tensor(u, dtype=torch.float64))
+        assert d == pytest.approx(7 / 15, abs=1e-15)
+    d, _ = calibration.ks_uniform(torch.tensor([0.95, 0.97, 0.99], dtype=torch.float64))  # all high: D− = 0.95
+    assert d == pytest.approx(0.95, abs=1e-15)
     for lam in (0.3, 0.6, 0.99, 1.0, 1.5, 3.0):
         assert calibration.kolmogorov_sf(lam) == pytest.approx(stats.kstwobign.sf(lam), abs=1e-12)
 
 
 def test_scorecard_numbers_come_from_the_law():
     card = mh.scorecard(MODEL, X, Y, bins=1)
-    assert card["nll"] == pytest.approx(mh.heldout_nll(MODEL, X, Y), rel=1e-6)
-    assert card["crps"] == pytest.approx(float(MODEL.crps(X, Y).detach().mean()))
+    with torch.no_grad():
+        d, p = MODEL.distribution(X), MODEL.log_params(X)
+    # NLL from torch.distributions, CRPS from scoringrules on the model's own mixture parameters
+    assert card["nll"] == pytest.approx(-float(d.log_prob(Y).double().mean()), rel=1e-6)
+    pi, mu, sigma = (t.double().numpy() for t in (p.log_pi.exp(), p.mu, p.log_sigma.exp()))
+    want_crps = scoringrules.crps_mixnorm(Y.double().numpy(), mu, sigma, pi, backend="numpy").mean()
+    assert card["crps"] == pytest.approx(want_crps, rel=1e-6)
+    # and the CRPS by quadrature of ∫ (F(t) − 1{t ≥ y})² dt at the first 3 points, F from torch.distributions
+    crps = MODEL.crps(X[:3], Y[:3]).tolist()
+    for i in range(3):
+        one = mixture_distribution(MixtureParams(*(t[i : i + 1].double() for t in p)))
+        cdf = lambda t, one=one: float(one.cdf(torch.tensor([t], dtype=torch.float64)))
+        assert crps[i] == pytest.approx(crps_by_quadrature(cdf, float(Y[i]), -60, 60), abs=1e-7)
     assert card["worst_bin_ks"] == pytest.approx(card["pit_ks"])  # one bin is all the points
     # coverage read off the PIT equals coverage of the central intervals from the quantiles
     for level, share in card["coverage"].items():
         lo, hi = MODEL.quantile(X, (1 - level) / 2), MODEL.quantile(X, (1 + level) / 2)
         inside = ((Y.double() >= lo) & (Y.double() <= hi)).double().mean()
         assert share == pytest.approx(float(inside), abs=1.5 / 200), level
+
+
+def test_worst_bin_ks_on_a_law_that_is_right_for_negative_x_and_too_wide_for_positive_x():
+    """y | x ~ N(0, 1) for x < 0 and N(0, 0.3²) for x > 0, scored by the law N(0, 1) everywhere: the PIT
+    is uniform for x < 0 and squeezed towards ½ for x > 0. The points come in shuffled x order. The
+    expected bins (sorted by x, equal counts) and their KS distances are computed with numpy and scipy."""
+    n, bins = 400, 4
+    g = np.random.default_rng(7)
+    x = g.permutation(np.linspace(-1.0, 1.0, n))  # distinct, shuffled
+    y = g.standard_normal(n) * np.where(x < 0, 1.0, 0.3)
+    law = mh.LinearGaussian(torch.tensor([0.0, 0.0]), 1.0)
+    card = mh.scorecard(law, torch.tensor(x), torch.tensor(y), bins=bins)
+    u = stats.norm.cdf(y)
+    by_x = np.array_split(u[np.argsort(x)], bins)  # x ascending: two bins of x < 0, then two of x > 0
+    per_bin = [stats.kstest(b, "uniform").statistic for b in by_x]
+    assert max(per_bin[:2]) < 0.15 < 0.25 < min(per_bin[2:])  # the example is what it says
+    assert card["worst_bin_ks"] == pytest.approx(max(per_bin), abs=1e-12)
+    # bins in the points' own (shuffled) order mix both halves and score far lower
+    unsorted = max(stats.kstest(b, "uniform").statistic for b in np.array_split(u, bins))
+    assert unsorted < max(per_bin) - 0.05
+    # the rest of the card, independently: scipy's KS, numpy's coverage, scipy's log-density, scoringrules
+    assert card["pit_ks"] == pytest.approx(stats.kstest(u, "uniform").statistic, abs=1e-12)
+    for level, share in card["coverage"].items():
+        assert share == pytest.approx(np.mean((u >= (1 - level) / 2) & (u <= (1 + level) / 2)), abs=1e-12)
+    assert card["nll"] == pytest.approx(-stats.norm.logpdf(y).mean(), rel=1e-12)
+    assert card["crps"] == pytest.approx(scoringrules.crps_normal(y, 0.0, 1.0).mean(), rel=1e-10)
+    assert card["n"] == n
 
 
 def test_std_bias_makes_the_model_over_confident():
