@@ -80,7 +80,11 @@ def energy_distance(a: Tensor, b: Tensor, *, chunk: int = 1024) -> float:
     if b.dim() == 1:
         b = b.unsqueeze(-1)
     a = check_finite_2d("a", a).double()
-    b = check_finite_2d("b", b, n_cols=a.shape[1]).double().to(a.device)
+    b = check_finite_2d("b", b).double().to(a.device)
+    if a.shape[1] != b.shape[1]:  # a mismatch between the two: name both
+        raise ValueError(
+            f"a and b must have the same number of columns, got shapes {tuple(a.shape)} and {tuple(b.shape)}"
+        )
     check_positive_int("chunk", chunk)
     n, m = a.shape[0], b.shape[0]
     if n < 2 or m < 2:

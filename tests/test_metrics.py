@@ -98,8 +98,12 @@ def test_noise_floor_is_small_and_is_the_spread_of_same_law_scores():
 
 def test_bad_input_names_the_argument():
     a = joint_sample(10, 0)
-    with pytest.raises(ValueError, match=r"^b must have 2 column\(s\), got shape \(10, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"^a and b must have the same number of columns, got shapes \(10, 2\) and \(10, 3\)"
+    ):
         energy_distance(a, torch.zeros(10, 3))
+    with pytest.raises(ValueError, match=r"^a and b must have the same number of columns, got shapes \(40, 1\)"):
+        energy_distance(torch.ones(40), a)  # a 1-d sample is one column
     with pytest.raises(ValueError, match=r"^a must be finite"):
         energy_distance(torch.tensor([[float("nan"), 0.0], [0.0, 0.0]]), a)
     with pytest.raises(ValueError, match=r"^a must be finite"):  # a NaN in a named a, not b, when both are given
