@@ -40,7 +40,6 @@ import torch
 
 from mdn_helpers import (
     MDN,
-    fit_linear_gaussian,
     fit_mdn,
     fit_mdn_ensemble,
     heldout_nll,
@@ -57,7 +56,7 @@ from mdn_helpers.metrics import joint_sample
 from mdn_helpers.slogan_train import DEFAULT_RECIPE as SLOGAN_RECIPE
 
 sys.path.insert(0, str(Path(__file__).parent))
-from penguins import gaussian_nll, load_penguins, split
+from penguins import gaussian_nll, linear_gaussian_nll, load_penguins, split
 
 OUT = Path(__file__).with_name("recorded_spread.json")
 K = 15
@@ -157,7 +156,7 @@ def penguins(seed: int) -> dict:
     model, _ = fit_mdn(x[tr], y[tr], seed=seed, progress=False)
     return {
         "MDN": heldout_nll(model, x[te], y[te]),
-        "linear-Gaussian": float(-fit_linear_gaussian(x[tr], y[tr]).log_prob(x[te], y[te]).mean()),
+        "linear-Gaussian": linear_gaussian_nll(x[tr], y[tr], x[te], y[te]),
         "Gaussian": gaussian_nll(y[tr], y[te]),
     }
 
