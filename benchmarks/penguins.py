@@ -24,8 +24,8 @@ import time
 import torch
 
 from mdn_helpers.baselines import fit_linear_gaussian
-from mdn_helpers.loop import derive_seed
 from mdn_helpers.metrics import heldout_nll
+from mdn_helpers.seeding import derive_seed
 from mdn_helpers.train import fit_mdn
 
 N_TRAIN = 250

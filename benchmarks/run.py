@@ -51,8 +51,8 @@ from seed_recipe import train_seed_mdn
 
 from mdn_helpers.data import bayes_nll, make_splits
 from mdn_helpers.explorer import explorer_grid, explorer_spec
-from mdn_helpers.loop import derive_seed, torch_threads
 from mdn_helpers.metrics import energy_noise_floor, heldout_nll, mdn_energy_distance, slogan_energy
+from mdn_helpers.seeding import derive_seed, torch_threads
 from mdn_helpers.slogan_train import train_slogan
 from mdn_helpers.train import fit_mdn, fit_mdn_ensemble
 
@@ -164,8 +164,9 @@ def loop_overhead_us(x, y, steps: int, device: str) -> tuple[float, float]:
     the same step function that reads the loss once a step; and the bare step."""
     import dataclasses
 
-    from mdn_helpers.loop import History, seeded_init, train_loop
+    from mdn_helpers.loop import History, train_loop
     from mdn_helpers.mdn import MDN
+    from mdn_helpers.seeding import seeded_init
     from mdn_helpers.train import DEFAULT_RECIPE, _mdn_step, _standardisation
 
     rec = dataclasses.replace(DEFAULT_RECIPE, steps=steps)

@@ -51,8 +51,8 @@ from mdn_helpers import (
     slogan_energy,
     train_slogan,
 )
-from mdn_helpers.loop import derive_seed, seeded_init
 from mdn_helpers.metrics import joint_sample
+from mdn_helpers.seeding import derive_seed, seeded_init
 from mdn_helpers.slogan_train import DEFAULT_RECIPE as SLOGAN_RECIPE
 
 sys.path.insert(0, str(Path(__file__).parent))

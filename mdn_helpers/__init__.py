@@ -22,7 +22,7 @@ from .data import (
     true_joint_log_density,
     true_log_density,
 )
-from .loop import History, TrainingDiverged, derive_seed
+from .loop import History, TrainingDiverged
 from .mdn import MDN, GaussianMixture1d, MDNEnsemble
 from .metrics import (
     energy_distance,
@@ -36,6 +36,7 @@ from .metrics import (
 from .mixture import MixtureParams
 from .recipes import Recipe
 from .scoring import mixture_cdf, mixture_crps, mixture_interval, mixture_quantile
+from .seeding import derive_seed
 from .slogan import Critic, CriticTerms, SloganGenerator, slogan_critic_loss, slogan_critic_terms, slogan_generator_loss
 from .slogan_train import SloganRecipe, train_slogan
 from .train import MDNRecipe, fit_mdn, fit_mdn_ensemble, fit_mean_regression

@@ -47,8 +47,8 @@ def run_mdn(args: argparse.Namespace) -> dict:
     from . import plots
     from .checkpoint import save_checkpoint
     from .data import bayes_nll, make_splits
-    from .loop import derive_seed
     from .metrics import heldout_nll
+    from .seeding import derive_seed
     from .train import fit_mdn
 
     out = Path(args.out)
@@ -89,8 +89,8 @@ def run_slogan(args: argparse.Namespace) -> dict:
 
     from . import plots
     from .checkpoint import save_checkpoint
-    from .loop import derive_seed
     from .metrics import energy_noise_floor, joint_sample, slogan_energy
+    from .seeding import derive_seed
     from .slogan_train import train_slogan
 
     out = Path(args.out)

@@ -30,7 +30,7 @@ from ._checks import (
     check_real,
     resolve_device,
 )
-from .loop import derive_seed
+from .seeding import derive_seed
 
 Y_LOW, Y_HIGH = -10.5, 10.5
 #: Most nodes of the y grid of the exact density's integrals.

@@ -24,8 +24,8 @@ import torch
 from torch import Tensor
 
 from ._checks import check_finite_1d, check_float32_range, check_model, check_nonneg_int, check_positive_int
-from .loop import derive_seed
 from .mdn import MDN, MDNEnsemble
+from .seeding import derive_seed
 from .style import COLORS, STYLE, X_LIM, Y_LIM, _pair
 
 #: Grid points along x by default, and at most; most grid values (g·k) and points (samples, data).

@@ -32,8 +32,8 @@ from ._checks import (
     check_real,
 )
 from .data import Y_HIGH, Y_LOW, check_xy, inverted_sine_f, log_normaliser, seeded_sample, true_joint_log_density
-from .loop import derive_seed
 from .mixture import MixtureParams, mixture_nll
+from .seeding import derive_seed
 
 if TYPE_CHECKING:
     from .mdn import MDN, MDNEnsemble

@@ -62,7 +62,7 @@ class SloganGenerator(nn.Module):
     """Noise z ~ N(0, I) of size `n_random` → two ReLU layers of `n_hidden` → a point (x, y).
 
     Weight matrices start orthogonal with gain 2 (drawn from torch's global
-    RNG, like any torch module: build it under `loop.seeded_init` to fix them).
+    RNG, like any torch module: build it under `seeding.seeded_init` to fix them).
     """
 
     def __init__(self, n_random: int = 256, n_hidden: int = 128) -> None:

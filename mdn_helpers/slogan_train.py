@@ -27,9 +27,10 @@ from ._checks import (
     resolve_device,
 )
 from .data import check_pair, sample_inverted_sine, seeded_sample
-from .loop import Callback, History, check_num_threads, derive_seed, minibatches, seeded_init, torch_threads, train_loop
+from .loop import Callback, History, minibatches, train_loop
 from .metrics import MAX_ENERGY_POINTS, slogan_energy
 from .recipes import Recipe, resolve_recipe
+from .seeding import check_num_threads, derive_seed, seeded_init, torch_threads
 from .slogan import MAX_CRITIC_PAIRS, Critic, SloganGenerator, slogan_critic_terms, slogan_generator_loss
 
 #: Largest batch: the critic compares every real with every fake point.
@@ -276,7 +277,7 @@ def train_slogan(
     callback(step, history, model) runs at every evaluation; model is a
     ModuleDict with "generator" and "critic" (also what `TrainingDiverged`
     carries, with the weights from the start of the last good step).
-    num_threads: CPU threads while training (see `loop.torch_threads`).
+    num_threads: CPU threads while training (see `seeding.torch_threads`).
     """
     rec = resolve_recipe(recipe, RECIPES, SloganRecipe, overrides)
     check_nonneg_int("seed", seed)

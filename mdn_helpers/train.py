@@ -15,7 +15,7 @@ on two data sets (benchmarks/RESULTS.md): on the inverted sine (1000 points)
 holding out and stopping early cost 0.026 nats (1.351 → 1.377, best validation step 800 of 3000), while on the Palmer
 penguins (250 birds) the "small" preset took the held-out NLL from 2.77 to
 1.83 nats. Every trainer takes a `seed` and draws from
-streams derived from it (`loop.derive_seed`), so the same seed gives the same
+streams derived from it (`seeding.derive_seed`), so the same seed gives the same
 weights on the same machine and the caller's random state is left alone.
 """
 
@@ -42,9 +42,10 @@ from ._checks import (
     resolve_device,
 )
 from .data import check_xy, sample_inverted_sine
-from .loop import Callback, History, check_num_threads, derive_seed, minibatches, seeded_init, torch_threads, train_loop
+from .loop import Callback, History, minibatches, train_loop
 from .mdn import _ACTIVATIONS, MDN, MDNEnsemble, MeanRegressor, check_network_size
 from .recipes import Recipe, resolve_recipe
+from .seeding import check_num_threads, derive_seed, seeded_init, torch_threads
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -479,7 +480,7 @@ def fit_mdn(
     (history.selection has the scores); `refit` then retrains on all of x, y
     for the steps validation chose. callback(step, history, model) runs at
     each evaluation. num_threads: CPU threads while training (see
-    `loop.torch_threads`: at most os.cpu_count()); None leaves torch's setting alone.
+    `seeding.torch_threads`: at most os.cpu_count()); None leaves torch's setting alone.
     Raises `TrainingDiverged` if the loss stops being finite.
     """
     check_num_threads(num_threads)

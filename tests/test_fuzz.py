@@ -53,7 +53,8 @@ from torch import nn
 
 import mdn_helpers as mh
 from mdn_helpers import mixture, plots
-from mdn_helpers.loop import History, seeded_init
+from mdn_helpers.loop import History
+from mdn_helpers.seeding import seeded_init
 
 NAN, INF = float("nan"), float("inf")
 SECONDS = 20  # per call: a bad value may fail, never hang

@@ -1,5 +1,5 @@
 """The one training loop (mdn_helpers/loop.py): evaluation schedule, callback,
-early stopping, divergence rollback, History, seed derivation, recipes."""
+early stopping, divergence rollback, History, recipes."""
 
 import dataclasses
 import math
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from mdn_helpers import plots
-from mdn_helpers.loop import History, TrainingDiverged, derive_seed, train_loop
+from mdn_helpers.loop import History, TrainingDiverged, train_loop
 from mdn_helpers.recipes import Recipe, resolve_recipe
 
 
@@ -134,17 +134,6 @@ def test_history_lookup_and_an_empty_history_plots():
     plt.close(fig)
 
 
-def test_derive_seed_is_stable_distinct_and_checked():
-    a = derive_seed(0, "init")
-    assert a == derive_seed(0, "init") and 0 <= a < 2**63
-    assert len({derive_seed(s, t) for s in range(20) for t in ("init", "noise", "data", "eval")}) == 80
-    torch.Generator().manual_seed(a)  # a valid torch seed
-    with pytest.raises(ValueError, match="seed"):
-        derive_seed(-1, "init")
-    with pytest.raises(TypeError, match="tag"):
-        derive_seed(0, "")
-
-
 def test_recipes_check_their_fields_and_overrides():
     base = Recipe(steps=10, batch_size=None, lr=0.1)
     assert resolve_recipe(base, {}, Recipe, {"steps": 3}).steps == 3
@@ -163,26 +152,6 @@ def test_recipes_check_their_fields_and_overrides():
     ):
         with pytest.raises(exc):
             dataclasses.replace(base, **bad)
-
-
-def test_more_threads_than_cores_are_refused_before_touching_torch():
-    import os
-
-    from mdn_helpers.loop import check_num_threads, torch_threads
-
-    before = torch.get_num_threads()
-    for n in (os.cpu_count() + 1, 30_000):
-        with (
-            pytest.raises(ValueError, match=r"num_threads must be <= \d+, this machine's CPU count"),
-            torch_threads(n),
-        ):
-            raise AssertionError("the block must not run")
-        assert torch.get_num_threads() == before
-    with pytest.raises(TypeError, match="num_threads"):
-        check_num_threads(2.0)
-    with torch_threads(os.cpu_count()):  # the CPU count itself is allowed, and restored after
-        assert torch.get_num_threads() == os.cpu_count()
-    assert torch.get_num_threads() == before
 
 
 def test_callbacks_that_are_not_functions_are_refused_by_name():

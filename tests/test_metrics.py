@@ -7,7 +7,6 @@ import pytest
 import torch
 from scipy import stats
 
-from mdn_helpers.loop import derive_seed
 from mdn_helpers.metrics import (
     energy_distance,
     energy_noise_floor,
@@ -16,6 +15,7 @@ from mdn_helpers.metrics import (
     mdn_energy_distance,
     mdn_joint_sample,
 )
+from mdn_helpers.seeding import derive_seed
 
 
 def _direct(a: np.ndarray, b: np.ndarray) -> float:
@@ -225,8 +225,8 @@ def test_mdn_joint_sample_is_what_mdn_energy_distance_scores():
 
 
 def _small_mdn():
-    from mdn_helpers.loop import seeded_init
     from mdn_helpers.mdn import MDN
+    from mdn_helpers.seeding import seeded_init
 
     with seeded_init(0):
         return MDN(n_hidden=8, n_components=3, x_loc=0.5, x_scale=6.0, y_loc=0.0, y_scale=6.0)
@@ -321,9 +321,9 @@ def test_energy_distance_in_chunks_counts_every_row(n, m):
 def test_heldout_nll_in_chunks_is_the_mean_over_every_point(n):
     """chunk = 5 (and 1, and 3) with n ≡ 0, 1, −1 (mod 5), against −log p from the model's
     torch.distributions mixture, point by point, averaged in float64."""
-    from mdn_helpers.loop import seeded_init
     from mdn_helpers.mdn import MDN, MDNEnsemble
     from mdn_helpers.metrics import heldout_nll
+    from mdn_helpers.seeding import seeded_init
 
     x, y = joint_sample(n, 20 + n).unbind(1)
     single = _small_mdn()

@@ -178,8 +178,8 @@ def test_figures_name_bad_data_and_histories(trained):
 
 
 def test_critic_colour_range_comes_from_the_points_not_the_corners():
-    from mdn_helpers.loop import seeded_init
     from mdn_helpers.metrics import joint_sample
+    from mdn_helpers.seeding import seeded_init
     from mdn_helpers.slogan import Critic
 
     with seeded_init(0):
@@ -348,8 +348,8 @@ def test_true_density_colour_range_comes_from_the_chosen_x_range():
 def test_plot_components_gives_the_first_ten_components_ten_hues():
     from matplotlib.colors import rgb_to_hsv, to_rgb
 
-    from mdn_helpers.loop import seeded_init
     from mdn_helpers.mdn import MDN
+    from mdn_helpers.seeding import seeded_init
 
     with seeded_init(0):
         model = MDN(n_hidden=8, n_components=12)
