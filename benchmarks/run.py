@@ -49,7 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from penguins import penguin_results
 from seed_recipe import train_seed_mdn
 
-from mdn_helpers.data import bayes_nll, make_splits
+from mdn_helpers.datasets.inverted_sine import bayes_nll, make_splits
 from mdn_helpers.explorer import explorer_grid, explorer_spec
 from mdn_helpers.metrics import energy_noise_floor, heldout_nll, mdn_energy_distance, slogan_energy
 from mdn_helpers.seeding import derive_seed, torch_threads

@@ -51,7 +51,7 @@ from mdn_helpers import (
     slogan_energy,
     train_slogan,
 )
-from mdn_helpers.metrics import joint_sample
+from mdn_helpers.datasets.inverted_sine import joint_sample
 from mdn_helpers.seeding import derive_seed, seeded_init
 from mdn_helpers.slogan_train import DEFAULT_RECIPE as SLOGAN_RECIPE
 

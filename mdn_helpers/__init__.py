@@ -9,7 +9,7 @@ from importlib import metadata as _metadata
 from .baselines import LinearGaussian, fit_linear_gaussian
 from .calibration import scorecard, scorecard_table
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import (
+from .datasets.inverted_sine import (
     ExactLaw,
     InvertedSine,
     Splits,

@@ -46,7 +46,7 @@ def run_mdn(args: argparse.Namespace) -> dict:
 
     from . import plots
     from .checkpoint import save_checkpoint
-    from .data import bayes_nll, make_splits
+    from .datasets.inverted_sine import bayes_nll, make_splits
     from .metrics import heldout_nll
     from .seeding import derive_seed
     from .train import fit_mdn
@@ -89,7 +89,8 @@ def run_slogan(args: argparse.Namespace) -> dict:
 
     from . import plots
     from .checkpoint import save_checkpoint
-    from .metrics import energy_noise_floor, joint_sample, slogan_energy
+    from .datasets.inverted_sine import joint_sample
+    from .metrics import energy_noise_floor, slogan_energy
     from .seeding import derive_seed
     from .slogan_train import train_slogan
 
@@ -129,7 +130,7 @@ def run_explorer(args: argparse.Namespace) -> dict:
     import time
 
     from .checkpoint import load_checkpoint
-    from .data import make_splits
+    from .datasets.inverted_sine import make_splits
     from .explorer import explorer_grid, write_explorer_page
     from .train import fit_mdn
 

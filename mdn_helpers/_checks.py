@@ -185,3 +185,33 @@ def check_parameter_count(what: str, count: int, arguments: str) -> None:
         raise ValueError(
             f"{what} would have {count:_} weights, more than the {MAX_PARAMETERS:_} allowed; use smaller {arguments}"
         )
+
+
+def check_pair(x: Tensor, y: Tensor, x_name: str = "x", y_name: str = "y") -> tuple[Tensor, Tensor]:
+    """Validate two finite 1-d tensors of one length; return them as float tensors."""
+    x = check_finite_1d(x_name, x)
+    y = check_finite_1d(y_name, y)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"{x_name} and {y_name} must have the same length, got {x.shape[0]} and {y.shape[0]}")
+    return x, y
+
+
+def check_xy(
+    x: Tensor, y: Tensor, x_name: str = "x", y_name: str = "y", n_in: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """Validate inputs x (n,) or (n, d) (d == n_in if given) and a finite 1-d
+    target y (n,); return them as float tensors."""
+    x = check_inputs(x_name, x, n_in)
+    y = check_finite_1d(y_name, y)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"{x_name} and {y_name} must have the same length (rows), got {x.shape[0]} and {y.shape[0]}")
+    return x, y
+
+
+def as_float64_1d(name: str, value) -> Tensor:
+    """A finite float64 tensor of shape (n,) (a number counts as (1,)); a
+    ValueError naming `name` for 2-d or more, which is never flattened."""
+    t = as_float_tensor(name, value)
+    if t.dim() > 1:
+        raise ValueError(f"{name} must be 1-d of shape (n,), got shape {tuple(t.shape)}")
+    return check_finite(name, t.to(torch.float64).reshape(-1))

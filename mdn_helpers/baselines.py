@@ -17,8 +17,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import as_float_tensor, check_finite, check_inputs, check_real
-from .data import check_xy
+from ._checks import as_float_tensor, check_finite, check_inputs, check_real, check_xy
 from .mixture import MixtureParams, mixture_nll
 from .scoring import mixture_cdf, mixture_crps, mixture_quantile
 

@@ -30,8 +30,17 @@ from ._checks import (
     check_nonneg_int,
     check_positive_int,
     check_real,
+    check_xy,
 )
-from .data import Y_HIGH, Y_LOW, check_xy, inverted_sine_f, log_normaliser, seeded_sample, true_joint_log_density
+from .datasets.inverted_sine import (
+    Y_HIGH,
+    Y_LOW,
+    inverted_sine_f,
+    joint_sample,
+    log_normaliser,
+    seeded_sample,
+    true_joint_log_density,
+)
 from .mixture import MixtureParams, mixture_nll
 from .seeding import derive_seed
 
@@ -99,12 +108,6 @@ def energy_distance(a: Tensor, b: Tensor, *, chunk: int = 1024) -> float:
     aa = _mean_pairwise(a, a, chunk) / (n * (n - 1))  # diagonal terms are 0
     bb = _mean_pairwise(b, b, chunk) / (m * (m - 1))
     return float(2 * ab - aa - bb)
-
-
-def joint_sample(n: int, seed: int) -> Tensor:
-    """n points (x, y) of the true joint, as (n, 2): `seeded_sample(n, seed)` stacked."""
-    x, y = seeded_sample(n, seed)
-    return torch.stack([x, y], dim=1)
 
 
 def energy_noise_floor(n: int = 10_000, repeats: int = 5, seed: int = 0) -> tuple[float, float]:

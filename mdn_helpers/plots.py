@@ -19,7 +19,14 @@ from torch import nn
 
 from ._checks import check_bool, check_model, check_positive_int, check_real
 from .calibration import _check_points, check_law, pit, x_bins
-from .data import Y_HIGH, Y_LOW, ExactLaw, log_normaliser, true_conditional_density, true_conditional_mean
+from .datasets.inverted_sine import (
+    Y_HIGH,
+    Y_LOW,
+    ExactLaw,
+    log_normaliser,
+    true_conditional_density,
+    true_conditional_mean,
+)
 from .loop import History
 from .mixture import check_bias
 from .seeding import derive_seed

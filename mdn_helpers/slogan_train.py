@@ -22,11 +22,12 @@ from ._checks import (
     check_finite_2d,
     check_float32_range,
     check_nonneg_int,
+    check_pair,
     check_positive_int,
     check_real,
     resolve_device,
 )
-from .data import check_pair, sample_inverted_sine, seeded_sample
+from .datasets.inverted_sine import sample_inverted_sine, seeded_sample
 from .loop import Callback, History, minibatches, train_loop
 from .metrics import MAX_ENERGY_POINTS, slogan_energy
 from .recipes import Recipe, resolve_recipe

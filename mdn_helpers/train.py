@@ -38,10 +38,11 @@ from ._checks import (
     check_inputs,
     check_positive_int,
     check_real,
+    check_xy,
     n_features,
     resolve_device,
 )
-from .data import check_xy, sample_inverted_sine
+from .datasets.inverted_sine import sample_inverted_sine
 from .loop import Callback, History, minibatches, train_loop
 from .mdn import _ACTIVATIONS, MDN, MDNEnsemble, MeanRegressor, check_network_size
 from .recipes import Recipe, resolve_recipe

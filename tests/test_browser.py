@@ -387,7 +387,7 @@ def check_03(page, lab, name):
 
 def _page_models() -> dict:
     """A briefly trained MDN (multi-modal), one with a floor eps, an ensemble with a floor on one member."""
-    from mdn_helpers.data import seeded_sample
+    from mdn_helpers.datasets.inverted_sine import seeded_sample
     from mdn_helpers.mdn import MDN, MDNEnsemble
     from mdn_helpers.train import fit_mdn
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from mdn_helpers.data import seeded_sample
+from mdn_helpers.datasets.inverted_sine import seeded_sample
 from mdn_helpers.explorer import (
     MAX_GRID,
     ExplorerGrid,

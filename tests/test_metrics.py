@@ -7,10 +7,10 @@ import pytest
 import torch
 from scipy import stats
 
+from mdn_helpers.datasets.inverted_sine import joint_sample
 from mdn_helpers.metrics import (
     energy_distance,
     energy_noise_floor,
-    joint_sample,
     low_density_share,
     mdn_energy_distance,
     mdn_joint_sample,
@@ -262,7 +262,7 @@ def test_nll_gap_by_x_against_quad_with_torch_distributions():
 def test_nll_gap_averages_to_the_heldout_gap():
     """∫ p(x) gap(x) dx is the expected NLL of the model minus that of the exact
     density: compare with both scored on 100,000 fresh points."""
-    from mdn_helpers.data import log_normaliser, seeded_sample, true_log_density
+    from mdn_helpers.datasets.inverted_sine import log_normaliser, seeded_sample, true_log_density
     from mdn_helpers.metrics import nll_gap_by_x
 
     model = _small_mdn()
@@ -342,7 +342,7 @@ def test_log_normaliser_in_chunks_matches_scipy_quad(n):
     against scipy's adaptive quadrature at every x."""
     from scipy import integrate
 
-    from mdn_helpers.data import log_normaliser
+    from mdn_helpers.datasets.inverted_sine import log_normaliser
 
     xs = torch.linspace(-12.0, 9.0, n, dtype=torch.float64)
     got = log_normaliser(xs, chunk=3).tolist()

@@ -13,7 +13,7 @@ import torch
 from scipy import integrate, stats
 
 from mdn_helpers import plots
-from mdn_helpers.data import seeded_sample, true_conditional_mean
+from mdn_helpers.datasets.inverted_sine import seeded_sample, true_conditional_mean
 from mdn_helpers.mdn import MDN
 from mdn_helpers.train import fit_mdn, fit_mean_regression
 from mdn_helpers.widgets import bias_explorer
@@ -178,7 +178,7 @@ def test_figures_name_bad_data_and_histories(trained):
 
 
 def test_critic_colour_range_comes_from_the_points_not_the_corners():
-    from mdn_helpers.metrics import joint_sample
+    from mdn_helpers.datasets.inverted_sine import joint_sample
     from mdn_helpers.seeding import seeded_init
     from mdn_helpers.slogan import Critic
 
@@ -271,7 +271,7 @@ def test_density_comparison_colour_range_and_x_range(trained):
     range; the exact panel's pixels are the exact density on that grid."""
     import matplotlib.pyplot as plt
 
-    from mdn_helpers.data import true_conditional_density
+    from mdn_helpers.datasets.inverted_sine import true_conditional_density
 
     _, _, model, _ = trained
     fig = plots.plot_density_comparison(model, n=30, x_lim=(-15.0, 15.0), vmax=0.6)
@@ -300,7 +300,7 @@ def test_density_comparison_colour_range_and_x_range(trained):
 def test_plot_nll_gap_draws_the_gap_and_the_density_of_x():
     import matplotlib.pyplot as plt
 
-    from mdn_helpers.data import log_normaliser
+    from mdn_helpers.datasets.inverted_sine import log_normaliser
 
     xs = torch.linspace(-12, 12, 25)
     gap = torch.linspace(0.0, 0.5, 25)

@@ -75,7 +75,7 @@ def test_the_package_declares_what_it_imports():
     runtime = {_name(r) for r in _project()["dependencies"]}
     notebooks = {_name(r) for r in _project()["optional-dependencies"]["notebooks"]}
     dist = {"ipywidgets": "ipywidgets", "anywidget": "anywidget", "traitlets": "ipywidgets", "IPython": "ipykernel"}
-    for path in sorted((ROOT / "mdn_helpers").glob("*.py")):
+    for path in sorted((ROOT / "mdn_helpers").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             mods = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

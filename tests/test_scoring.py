@@ -19,7 +19,7 @@ from scipy import integrate, stats
 
 import mdn_helpers as mh
 from mdn_helpers import calibration, scoring
-from mdn_helpers.data import Y_HIGH, Y_LOW
+from mdn_helpers.datasets.inverted_sine import Y_HIGH, Y_LOW
 from mdn_helpers.mixture import MixtureParams, mixture_distribution
 from mdn_helpers.plots import plot_pit
 from mdn_helpers.seeding import derive_seed, seeded_init

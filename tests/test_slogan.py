@@ -16,11 +16,9 @@ matplotlib.use("Agg")
 
 from mdn_helpers import plots
 from mdn_helpers.checkpoint import load_checkpoint, save_checkpoint
+from mdn_helpers.datasets.inverted_sine import joint_sample
 from mdn_helpers.loop import TrainingDiverged, minibatches
-from mdn_helpers.metrics import (
-    joint_sample,
-    slogan_energy,
-)
+from mdn_helpers.metrics import slogan_energy
 from mdn_helpers.seeding import seeded_init
 from mdn_helpers.slogan import (
     Critic,

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from mdn_helpers.data import bayes_nll, make_splits, seeded_sample
+from mdn_helpers.datasets.inverted_sine import bayes_nll, make_splits, seeded_sample
 from mdn_helpers.loop import TrainingDiverged
 from mdn_helpers.mdn import MDN, MDNEnsemble
 from mdn_helpers.metrics import heldout_nll

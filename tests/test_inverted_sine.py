@@ -1,5 +1,5 @@
-"""The data set, its exact conditional density and the Bayes limit, checked
-against closed forms, scipy and brute-force Monte Carlo."""
+"""The inverted sine (mdn_helpers/datasets/inverted_sine.py), its exact conditional
+density and the Bayes limit, checked against closed forms, scipy and brute-force Monte Carlo."""
 
 import math
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-from mdn_helpers.data import (
+from mdn_helpers.datasets.inverted_sine import (
     InvertedSine,
     bayes_nll,
     inverted_sine_f,
@@ -176,7 +176,7 @@ def test_device_errors_name_the_device(monkeypatch):
 
 
 def test_sizes_that_cannot_fit_are_refused():
-    from mdn_helpers.data import MAX_SAMPLE_SIZE
+    from mdn_helpers._checks import MAX_SAMPLE_SIZE
 
     with pytest.raises(ValueError, match="n must be <= 100_000_000"):
         sample_inverted_sine(10**12)

@@ -19,18 +19,41 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ._checks import (
+from .._checks import (
     MAX_SAMPLE_SIZE,
+    as_float64_1d,
     as_float_tensor,
     check_finite,
     check_finite_1d,
-    check_inputs,
     check_nonneg_int,
+    check_pair,
     check_positive_int,
     check_real,
     resolve_device,
 )
-from .seeding import derive_seed
+from ..seeding import derive_seed
+
+__all__ = [
+    "MAX_GRID",
+    "MAX_GRID_VALUES",
+    "QUANTILE_STEPS",
+    "Y_HIGH",
+    "Y_LOW",
+    "ExactLaw",
+    "InvertedSine",
+    "Splits",
+    "bayes_nll",
+    "inverted_sine_f",
+    "joint_sample",
+    "log_normaliser",
+    "make_splits",
+    "sample_inverted_sine",
+    "seeded_sample",
+    "true_conditional_density",
+    "true_conditional_mean",
+    "true_joint_log_density",
+    "true_log_density",
+]
 
 Y_LOW, Y_HIGH = -10.5, 10.5
 #: Most nodes of the y grid of the exact density's integrals.
@@ -76,6 +99,12 @@ def seeded_sample(n: int, seed: int, device: str | torch.device = "cpu") -> tupl
     gen = torch.Generator().manual_seed(seed)
     x, y = sample_inverted_sine(n, generator=gen)
     return x.to(device), y.to(device)
+
+
+def joint_sample(n: int, seed: int) -> Tensor:
+    """n points (x, y) of the true joint, as (n, 2): `seeded_sample(n, seed)` stacked."""
+    x, y = seeded_sample(n, seed)
+    return torch.stack([x, y], dim=1)
 
 
 class InvertedSine(torch.utils.data.Dataset):
@@ -131,39 +160,9 @@ def make_splits(n_train: int = 1000, n_val: int = 1000, n_test: int = 100_000, *
     )
 
 
-def check_pair(x: Tensor, y: Tensor, x_name: str = "x", y_name: str = "y") -> tuple[Tensor, Tensor]:
-    """Validate two finite 1-d tensors of one length; return them as float tensors."""
-    x = check_finite_1d(x_name, x)
-    y = check_finite_1d(y_name, y)
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"{x_name} and {y_name} must have the same length, got {x.shape[0]} and {y.shape[0]}")
-    return x, y
-
-
-def check_xy(
-    x: Tensor, y: Tensor, x_name: str = "x", y_name: str = "y", n_in: int | None = None
-) -> tuple[Tensor, Tensor]:
-    """Validate inputs x (n,) or (n, d) (d == n_in if given) and a finite 1-d
-    target y (n,); return them as float tensors."""
-    x = check_inputs(x_name, x, n_in)
-    y = check_finite_1d(y_name, y)
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"{x_name} and {y_name} must have the same length (rows), got {x.shape[0]} and {y.shape[0]}")
-    return x, y
-
-
 # ---------------------------------------------------------------------------
 # The exact answer
 # ---------------------------------------------------------------------------
-
-
-def _as_float64(name: str, value) -> Tensor:
-    """A finite float64 tensor of shape (n,) (a number counts as (1,)); a
-    ValueError naming `name` for 2-d or more, which is never flattened."""
-    t = as_float_tensor(name, value)
-    if t.dim() > 1:
-        raise ValueError(f"{name} must be 1-d of shape (n,), got shape {tuple(t.shape)}")
-    return check_finite(name, t.to(torch.float64).reshape(-1))
 
 
 def _check_grid_size(m: int, n: int, what: str) -> None:
@@ -186,7 +185,7 @@ def log_normaliser(x: Tensor, n_grid: int = 4001, chunk: int = 4096) -> Tensor:
     """
     check_positive_int("n_grid", n_grid, minimum=3, maximum=MAX_GRID)
     check_positive_int("chunk", chunk)
-    x = _as_float64("x", x)
+    x = as_float64_1d("x", x)
     _check_grid_size(min(chunk, max(x.shape[0], 1)), n_grid, "chunk and n_grid")
     yg = _y_grid(n_grid, device=x.device)
     fy = inverted_sine_f(yg)
@@ -207,8 +206,8 @@ def true_log_density(x: Tensor, y: Tensor, n_grid: int = 4001) -> Tensor:
 
     −inf where y lies outside [-10.5, 10.5].
     """
-    x = _as_float64("x", x)
-    y = _as_float64("y", y)
+    x = as_float64_1d("x", x)
+    y = as_float64_1d("y", y)
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     log_p = -0.5 * (x - inverted_sine_f(y)) ** 2 - _LOG_SQRT_2PI - log_normaliser(x, n_grid)
@@ -239,8 +238,8 @@ def true_conditional_density(x: Tensor, y: Tensor, n_grid: int = 4001) -> Tensor
 
     Row i is the density of y given x = x[i]; it integrates to 1 over y.
     """
-    x = _as_float64("x", x)
-    y = _as_float64("y", y)
+    x = as_float64_1d("x", x)
+    y = as_float64_1d("y", y)
     _check_grid_size(x.shape[0], y.shape[0], "x and y")
     log_p = -0.5 * (x[:, None] - inverted_sine_f(y)[None, :]) ** 2 - _LOG_SQRT_2PI
     log_p = log_p - log_normaliser(x, n_grid)[:, None]
@@ -390,7 +389,7 @@ class ExactLaw:
 
     def quantile(self, x: Tensor, q: float | Tensor) -> Tensor:
         """The y with F(y | x) = q: x (n,), q a float in (0, 1) or (n,) → (n,)."""
-        from .scoring import _check_levels
+        from ..scoring import _check_levels
 
         x = self._x(x)
         q = _check_levels("q", q, x.shape[0], x.device)
