@@ -28,7 +28,6 @@ from ._checks import (
     check_finite,
     check_finite_1d,
     check_float32_range,
-    check_inputs,
     check_parameter_count,
     check_positive_int,
     check_real,
@@ -418,67 +417,3 @@ class MDNEnsemble(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         return self.nll(x, y).mean()
-
-
-class MeanRegressor(nn.Module):
-    """The baseline an MDN replaces: an MLP trained by least squares, which
-    predicts one number per x, the conditional mean E[y | x].
-    x (batch,) or (batch, n_in) → (batch,); x_loc, x_scale as in `MDN`."""
-
-    # the scaling buffers (registered in __init__), as in `MDN`
-    x_loc: Tensor
-    x_scale: Tensor
-    y_loc: Tensor
-    y_scale: Tensor
-
-    def __init__(
-        self,
-        n_hidden: int = 64,
-        n_layers: int = 2,
-        *,
-        n_in: int = 1,
-        x_loc: float | Sequence[float] = 0.0,
-        x_scale: float | Sequence[float] = 1.0,
-        y_loc: float = 0.0,
-        y_scale: float = 1.0,
-    ) -> None:
-        super().__init__()
-        n_hidden = check_positive_int("n_hidden", n_hidden, maximum=MAX_WIDTH)
-        n_layers = check_positive_int("n_layers", n_layers, maximum=MAX_LAYERS)
-        n_in = check_positive_int("n_in", n_in, maximum=MAX_WIDTH)
-        check_parameter_count(
-            "the regressor",
-            (n_in + 1) * n_hidden + (n_layers - 1) * (n_hidden + 1) * n_hidden + n_hidden + 1,
-            "n_hidden, n_layers or n_in",
-        )
-        scaling = {k: _input_scaling(k, v, n_in) for k, v in (("x_loc", x_loc), ("x_scale", x_scale))}
-        scaling |= {k: _scaling(k, v) for k, v in (("y_loc", y_loc), ("y_scale", y_scale))}
-        self.n_in = n_in
-        self.config: dict[str, Any] = dict(
-            n_hidden=n_hidden,
-            n_layers=n_layers,
-            n_in=n_in,
-            **{k: scaling[k][0] for k in ("x_loc", "x_scale", "y_loc", "y_scale")},
-        )
-        layers: list[nn.Module] = []
-        width = n_in
-        for _ in range(n_layers):
-            layers += [nn.Linear(width, n_hidden), nn.Tanh()]
-            width = n_hidden
-        self.net = nn.Sequential(*layers, nn.Linear(width, 1))
-        for name, (_, t) in scaling.items():
-            self.register_buffer(name, t)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = check_inputs("x", x, self.n_in)
-        if x.dim() == 1:
-            x = x.unsqueeze(-1)
-        z = (x.to(self.x_loc) - self.x_loc) / self.x_scale
-        if not bool(torch.isfinite(z).all()):
-            if self.x_loc.dtype == torch.float32:
-                check_float32_range("x", x)
-            raise ValueError(
-                f"x is too far from x_loc = {_describe(self.x_loc)} in units of x_scale = "
-                f"{_describe(self.x_scale)}: (x − x_loc)/x_scale overflows {self.x_loc.dtype}"
-            )
-        return self.net(z).squeeze(-1) * self.y_scale + self.y_loc

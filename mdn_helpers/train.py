@@ -42,9 +42,10 @@ from ._checks import (
     n_features,
     resolve_device,
 )
+from .baselines import MeanRegressor
 from .datasets.inverted_sine import sample_inverted_sine
 from .loop import Callback, History, minibatches, train_loop
-from .mdn import _ACTIVATIONS, MDN, MDNEnsemble, MeanRegressor, check_network_size
+from .mdn import _ACTIVATIONS, MDN, MDNEnsemble, check_network_size
 from .recipes import Recipe, resolve_recipe
 from .seeding import check_num_threads, derive_seed, seeded_init, torch_threads
 

@@ -372,7 +372,7 @@ def test_the_tail_clamp_leaves_ordinary_values_unchanged_and_acts_only_far_out()
     ],
 )
 def test_scaling_that_float32_cannot_hold_is_refused(cls, kwargs, name):
-    from mdn_helpers.mdn import MeanRegressor
+    from mdn_helpers.baselines import MeanRegressor
 
     cls = MeanRegressor if cls == "MeanRegressor" else cls
     with pytest.raises(ValueError, match=name):
@@ -384,7 +384,7 @@ def test_scaling_that_float32_cannot_hold_is_refused(cls, kwargs, name):
 
 
 def test_x_that_overflows_the_models_scaling_is_refused_by_name():
-    from mdn_helpers.mdn import MeanRegressor
+    from mdn_helpers.baselines import MeanRegressor
 
     for m, call in (
         (MDN(n_hidden=4, n_components=2), lambda m, x: m.nll(x, torch.zeros(2))),
@@ -416,7 +416,7 @@ def test_networks_too_big_to_allocate_are_refused(kwargs, match):
 
 
 def test_sizes_of_the_head_and_regressor_are_bounded():
-    from mdn_helpers.mdn import MeanRegressor
+    from mdn_helpers.baselines import MeanRegressor
 
     with pytest.raises(ValueError, match="weights"):
         GaussianMixture1d(100_000, 10_000)

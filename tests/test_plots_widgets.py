@@ -150,7 +150,7 @@ def test_figure_sizes_that_cannot_fit_are_refused(trained):
 def test_figures_name_bad_data_and_histories(trained):
     import matplotlib.pyplot as plt
 
-    from mdn_helpers.mdn import MeanRegressor
+    from mdn_helpers.baselines import MeanRegressor
 
     x, y, model, hist = trained
     meta = torch.zeros(3, device="meta")
