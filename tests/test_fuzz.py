@@ -52,7 +52,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import mdn_helpers as mh
-from mdn_helpers import mixture, plots
+from mdn_helpers import grids, mixture, plots
 from mdn_helpers.loop import History
 from mdn_helpers.seeding import seeded_init
 
@@ -259,7 +259,7 @@ CASES = [
     Case("plot_data", plots.plot_data, dict(x=X, y=Y), ("x", "y")),
     Case("plot_samples", plots.plot_samples, dict(x=X, y=Y, x_model=X, y_model=Y), ("x", "y", "x_model", "y_model")),
     Case("plot_loss", plots.plot_loss, dict(history=HIST, bayes=1.3), ("history", "bayes", "reference")),
-    Case("density_grid", plots.density_grid, dict(model=MODEL, nx=5, ny=6), ("model", "nx", "ny")),
+    Case("density_grid", grids.density_grid, dict(model=MODEL, nx=5, ny=6), ("model", "nx", "ny")),
     Case("plot_slices", plots.plot_slices, dict(model=MODEL, xs=(0.0, 1.0), n=20), ("model", "xs", "n")),
     Case(
         "plot_bias_grid",
@@ -268,11 +268,11 @@ CASES = [
         ("model", "pi_biases", "std_biases", "n", "seed"),
         aliases={"pi_biases": ("pi_bias",), "std_biases": ("std_bias",)},
     ),
-    Case("critic_grid", plots.critic_grid, dict(critic=CRITIC, n=5), ("critic", "n", "xlim", "ylim")),
+    Case("critic_grid", grids.critic_grid, dict(critic=CRITIC, n=5), ("critic", "n", "xlim", "ylim")),
     Case(
         "plot_critic", plots.plot_critic, dict(critic=CRITIC, x=X, y=Y, n=5), ("critic", "x", "y", "fake", "n", "vlim")
     ),
-    Case("critic_color_range", plots.critic_color_range, dict(critic=CRITIC, points=PTS), ("critic", "points", "q")),
+    Case("critic_color_range", grids.critic_color_range, dict(critic=CRITIC, points=PTS), ("critic", "points", "q")),
     Case(
         "plot_slogan_history",
         plots.plot_slogan_history,
@@ -701,7 +701,7 @@ PAIRS = [
         inputs={"critic": ("fake",)},
     ),
     Pair(
-        "critic_color_range", plots.critic_color_range, dict(critic=CRITIC, points=PTS), inputs={"critic": ("points",)}
+        "critic_color_range", grids.critic_color_range, dict(critic=CRITIC, points=PTS), inputs={"critic": ("points",)}
     ),
 ]
 

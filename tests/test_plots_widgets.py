@@ -12,7 +12,7 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-from mdn_helpers import plots
+from mdn_helpers import grids, plots
 from mdn_helpers.datasets.inverted_sine import seeded_sample, true_conditional_mean
 from mdn_helpers.mdn import MDN
 from mdn_helpers.train import fit_mdn, fit_mean_regression
@@ -56,7 +56,7 @@ def test_every_mdn_figure_is_labelled(trained):
 
 def test_density_grid_matches_model(trained):
     _, _, model, _ = trained
-    xs, ys, dens = plots.density_grid(model, nx=5, ny=7)
+    xs, ys, dens = grids.density_grid(model, nx=5, ny=7)
     assert dens.shape == (7, 5)
     want = torch.exp(-model.nll(torch.full((7,), float(xs[2])), torch.tensor(ys))).detach().numpy()
     np.testing.assert_allclose(dens[:, 2], want, rtol=1e-5, atol=1e-7)
@@ -115,7 +115,7 @@ def test_figures_name_a_missing_or_wrong_model(trained):
         (lambda m: plots.plot_slices(m, n=20), "model"),
         (lambda m: plots.plot_regression(x, y, m, n=20), "model"),
         (lambda m: plots.plot_bias_grid(m, n=20), "model"),
-        (lambda m: plots.density_grid(m, nx=3, ny=3), "model"),
+        (lambda m: grids.density_grid(m, nx=3, ny=3), "model"),
         (lambda m: plots.plot_critic(m, x, y, n=5), "critic"),
         (lambda m: bias_explorer(m, n=10), "model"),
     ):
@@ -188,8 +188,8 @@ def test_critic_colour_range_comes_from_the_points_not_the_corners():
     fake = data[:300] + torch.tensor([2.0, 0.0])
     with torch.no_grad():
         f_pts = critic(torch.cat([data, fake])).numpy().ravel()
-        f_grid = plots.critic_grid(critic, n=50)[2]
-    lo, hi = plots.critic_color_range(critic, torch.cat([data, fake]))
+        f_grid = grids.critic_grid(critic, n=50)[2]
+    lo, hi = grids.critic_color_range(critic, torch.cat([data, fake]))
     assert (lo, hi) == pytest.approx(tuple(np.percentile(f_pts, [2, 98])), rel=1e-6)
     fig = plots.plot_critic(critic, data[:, 0], data[:, 1], fake=fake, n=50)
     im = fig.axes[0].images[0]
@@ -201,9 +201,9 @@ def test_critic_colour_range_comes_from_the_points_not_the_corners():
     with pytest.raises(ValueError, match="vlim"):
         plots.plot_critic(critic, data[:, 0], data[:, 1], vlim=(2.0, 1.0), n=10)
     with pytest.raises(ValueError, match="q must"):
-        plots.critic_color_range(critic, data, q=(50, 10))
+        grids.critic_color_range(critic, data, q=(50, 10))
     with pytest.raises(ValueError, match="points must"):
-        plots.critic_color_range(critic, data[:, :1])
+        grids.critic_color_range(critic, data[:, :1])
     matplotlib.pyplot.close("all")
 
 
@@ -285,7 +285,7 @@ def test_density_comparison_colour_range_and_x_range(trained):
     plt.close(fig)
     default = plots.plot_density_comparison(model, n=30)
     assert default.axes[1].images[0].get_extent()[:2] == [-20.0, 20.0]
-    top = np.quantile(plots.true_density_grid(nx=30, ny=30)[2], 0.995)  # default: the exact density's 99.5 %
+    top = np.quantile(grids.true_density_grid(nx=30, ny=30)[2], 0.995)  # default: the exact density's 99.5 %
     np.testing.assert_allclose(default.axes[1].images[0].get_clim(), (0.0, top))
     plt.close(default)
     with pytest.raises(ValueError, match="vmax must be > 0"):
@@ -326,18 +326,18 @@ def test_true_density_colour_range_comes_from_the_chosen_x_range():
     than the ridges where the data are; scale_x_lim keeps it out of the colour range."""
     import matplotlib.pyplot as plt
 
-    xs, _ys, true = plots.true_density_grid((-15.0, 15.0), (-11.0, 11.0), nx=31, ny=45)
+    xs, _ys, true = grids.true_density_grid((-15.0, 15.0), (-11.0, 11.0), nx=31, ny=45)
     inside = np.abs(xs) <= 12
     fig = plots.plot_true_density(n=31, x_lim=(-15, 15), y_lim=(-11, 11), scale_x_lim=(-12, 12))
     im = fig.axes[0].images[0]
     assert im.get_clim()[1] == pytest.approx(
-        float(np.quantile(plots.true_density_grid((-15.0, 15.0), (-11.0, 11.0), nx=31, ny=31)[2][:, inside], 0.995))
+        float(np.quantile(grids.true_density_grid((-15.0, 15.0), (-11.0, 11.0), nx=31, ny=31)[2][:, inside], 0.995))
     )
     assert im.get_extent() == pytest.approx((-15, 15, -11, 11))
     assert true[:, ~inside].max() > 2 * np.quantile(true[:, inside], 0.995)  # the edges would set it otherwise
     assert im.colorbar.extend == "max"  # the saturated values are marked by the colour bar's arrow
     default = plots.plot_true_density(n=31).axes[0].images[0].get_clim()[1]
-    full = plots.true_density_grid(nx=31, ny=31)[2]
+    full = grids.true_density_grid(nx=31, ny=31)[2]
     assert default == pytest.approx(float(np.quantile(full, 0.995)))  # the default is unchanged
     for bad in (dict(x_lim=(3, -3)), dict(scale_x_lim=(30, 40)), dict(y_lim=(1,))):
         with pytest.raises(ValueError, match="lim"):

@@ -14,7 +14,7 @@ from torch import nn
 
 matplotlib.use("Agg")
 
-from mdn_helpers import plots
+from mdn_helpers import grids, plots
 from mdn_helpers.checkpoint import load_checkpoint, save_checkpoint
 from mdn_helpers.datasets.inverted_sine import joint_sample
 from mdn_helpers.loop import TrainingDiverged, minibatches
@@ -415,14 +415,14 @@ def test_losses_reject_bad_input():
 def test_critic_grid_matches_the_critic():
     with seeded_init(0):
         c = Critic(n_hidden=8)
-    xs, ys, f = plots.critic_grid(c, n=5)
+    xs, ys, f = grids.critic_grid(c, n=5)
     assert xs.tolist() == [-20, -10, 0, 10, 20] and ys.tolist() == [-15, -7.5, 0, 7.5, 15]
     assert f.shape == (5, 5)
     with torch.no_grad():
         want = c(torch.tensor([[xs[3], ys[1]]])).item()  # row = y index, column = x index
     assert f[1, 3] == pytest.approx(want, rel=1e-6)
     with pytest.raises(ValueError, match="xlim"):
-        plots.critic_grid(c, xlim=(1, -1))
+        grids.critic_grid(c, xlim=(1, -1))
 
 
 def test_slogan_figures_have_titles_labels_and_legends():
