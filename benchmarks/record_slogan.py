@@ -22,21 +22,21 @@ from pathlib import Path
 import torch
 
 from mdn_helpers.metrics import low_density_share
-from mdn_helpers.slogan_train import train_slogan
+from mdn_helpers.slogan_train import fit_slogan
 
 SEED, N_SHARE, REPEATS = 0, 10_000, 5
 OUT = Path(__file__).with_name("recorded_slogan.json")
 
 
 def main() -> dict:
-    generator, _, history = train_slogan(seed=SEED, progress=False)
+    generator, _, history = fit_slogan(seed=SEED, progress=False)
     with torch.no_grad():
         shares = [
             low_density_share(generator.sample(N_SHARE, generator=torch.Generator().manual_seed(r)))
             for r in range(REPEATS)
         ]
     record = {
-        "what": "SLOGAN, train_slogan(seed=0) with the default recipe",
+        "what": "SLOGAN, fit_slogan(seed=0) with the default recipe",
         "recipe": history.recipe,
         "data": history.data,
         "seed": SEED,

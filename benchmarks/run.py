@@ -16,8 +16,8 @@ torch's default threads on a busy 2-core machine). One run of our default MDN
 recipe with torch's default threads is recorded for reference.
 
 SLOGAN is scored by the energy distance between 10,000 generated points and
-10,000 fresh true points (slogan_energy(generator, 10_000, ENERGY_SEED)); its
-seconds leave out the scoring train_slogan does along the way
+10,000 fresh true points (slogan_energy_distance(generator, 10_000, ENERGY_SEED)); its
+seconds leave out the scoring fit_slogan does along the way
 (history.eval_seconds). Both models train on `mdn_helpers.loop.train_loop`;
 `loop_overhead_us` is what the loop adds per step, measured against a bare
 loop of the same steps in the same process.
@@ -51,14 +51,14 @@ from seed_recipe import train_seed_mdn
 
 from mdn_helpers.datasets.inverted_sine import bayes_nll, make_splits
 from mdn_helpers.explorer import explorer_grid, explorer_spec
-from mdn_helpers.metrics import energy_noise_floor, heldout_nll, mdn_energy_distance, slogan_energy
+from mdn_helpers.metrics import energy_noise_floor, heldout_nll, mdn_energy_distance, slogan_energy_distance
 from mdn_helpers.seeding import derive_seed, torch_threads
-from mdn_helpers.slogan_train import train_slogan
+from mdn_helpers.slogan_train import fit_slogan
 from mdn_helpers.train import fit_mdn, fit_mdn_ensemble
 
 ENSEMBLE = dict(n_members=5)  # and the default recipe's 3000 steps
 THREADS = 1  # for the seed's recipe and SLOGAN (our MDN trainers default to 1)
-ENERGY_SEED = derive_seed(0, "benchmark/energy")  # slogan_energy(generator, n, ENERGY_SEED) scores SLOGAN
+ENERGY_SEED = derive_seed(0, "benchmark/energy")  # slogan_energy_distance(generator, n, ENERGY_SEED) scores SLOGAN
 
 
 @dataclass(frozen=True)
@@ -275,10 +275,8 @@ def run(sz: Sizes, device: str = "cpu") -> dict:
     # -- SLOGAN ---------------------------------------------------------------------------
     def slogan(recipe, steps):
         with torch_threads(THREADS):
-            (gen, _, hist), secs = timed(
-                train_slogan, recipe=recipe, device=device, progress=False, **only(steps=steps)
-            )
-            energy = slogan_energy(gen, sz.n_energy, seed=ENERGY_SEED)
+            (gen, _, hist), secs = timed(fit_slogan, recipe=recipe, device=device, progress=False, **only(steps=steps))
+            energy = slogan_energy_distance(gen, sz.n_energy, seed=ENERGY_SEED)
         return energy, secs - hist.eval_seconds, hist.steps, hist.recipe["batch_size"]
 
     log(f"SLOGAN, default recipe, steps={sz.slogan_steps or 'default'}")

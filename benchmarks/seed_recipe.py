@@ -13,7 +13,7 @@ Only the held-out scoring is added: every `eval_every` epochs the model is
 scored on a fixed test set, and that time is left out of the training clock.
 
 The seed did its SLOGAN in the same notebook; that schedule is
-`mdn_helpers.slogan.train_slogan(recipe="seed")`, so it is not repeated here.
+`mdn_helpers.slogan.fit_slogan(recipe="seed")`, so it is not repeated here.
 """
 
 from __future__ import annotations

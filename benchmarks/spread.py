@@ -42,14 +42,14 @@ from mdn_helpers import (
     MDN,
     fit_mdn,
     fit_mdn_ensemble,
+    fit_slogan,
     heldout_nll,
     low_density_share,
     make_splits,
     mdn_energy_distance,
     mdn_joint_sample,
     scorecard,
-    slogan_energy,
-    train_slogan,
+    slogan_energy_distance,
 )
 from mdn_helpers.datasets.inverted_sine import joint_sample
 from mdn_helpers.seeding import derive_seed, seeded_init
@@ -115,7 +115,7 @@ def ensemble(seed: int) -> dict:
 
 def gan_mdn(seed: int) -> dict:
     n_eval = SLOGAN_RECIPE.n_eval
-    generator, _, _ = train_slogan(steps=SLOGAN_RECIPE.steps // 2, seed=seed, eval_every=400, progress=False)
+    generator, _, _ = fit_slogan(steps=SLOGAN_RECIPE.steps // 2, seed=seed, eval_every=400, progress=False)
     mdn, _ = fit_mdn(recipe="fresh", seed=seed, progress=False)
     with torch.no_grad():
         gan_share = [
@@ -126,7 +126,7 @@ def gan_mdn(seed: int) -> dict:
         ]
         true_share = [low_density_share(joint_sample(N_SHARE, derive_seed(seed, f"share/{r}"))) for r in range(5)]
     return {
-        "SLOGAN energy": slogan_energy(generator, n=n_eval, seed=seed),
+        "SLOGAN energy": slogan_energy_distance(generator, n=n_eval, seed=seed),
         "MDN energy": mdn_energy_distance(mdn, n=n_eval, seed=seed),
         "SLOGAN share": statistics.mean(gan_share),
         "MDN share": statistics.mean(mdn_share),

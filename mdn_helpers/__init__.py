@@ -31,14 +31,14 @@ from .metrics import (
     low_density_share,
     mdn_energy_distance,
     mdn_joint_sample,
-    slogan_energy,
+    slogan_energy_distance,
 )
 from .mixture import MixtureParams
 from .recipes import Recipe
 from .scoring import mixture_cdf, mixture_crps, mixture_interval, mixture_quantile
 from .seeding import derive_seed
 from .slogan import Critic, CriticTerms, SloganGenerator, slogan_critic_loss, slogan_critic_terms, slogan_generator_loss
-from .slogan_train import SloganRecipe, train_slogan
+from .slogan_train import SloganRecipe, fit_slogan
 from .train import MDNRecipe, fit_mdn, fit_mdn_ensemble, fit_mean_regression
 
 __all__ = [
@@ -66,6 +66,7 @@ __all__ = [
     "fit_mdn",
     "fit_mdn_ensemble",
     "fit_mean_regression",
+    "fit_slogan",
     "heldout_nll",
     "inverted_sine_f",
     "load_checkpoint",
@@ -84,9 +85,8 @@ __all__ = [
     "seeded_sample",
     "slogan_critic_loss",
     "slogan_critic_terms",
-    "slogan_energy",
+    "slogan_energy_distance",
     "slogan_generator_loss",
-    "train_slogan",
     "true_conditional_density",
     "true_joint_log_density",
     "true_log_density",

@@ -90,14 +90,14 @@ def run_slogan(args: argparse.Namespace) -> dict:
     from . import plots
     from .checkpoint import save_checkpoint
     from .datasets.inverted_sine import joint_sample
-    from .metrics import energy_noise_floor, slogan_energy
+    from .metrics import energy_noise_floor, slogan_energy_distance
     from .seeding import derive_seed
-    from .slogan_train import train_slogan
+    from .slogan_train import fit_slogan
 
     out = Path(args.out)
     overrides = {} if args.steps is None else {"steps": args.steps}
-    gen, critic, hist = train_slogan(seed=args.seed, device=args.device, progress=not args.no_progress, **overrides)
-    energy = slogan_energy(gen, args.n_eval, seed=args.seed)
+    gen, critic, hist = fit_slogan(seed=args.seed, device=args.device, progress=not args.no_progress, **overrides)
+    energy = slogan_energy_distance(gen, args.n_eval, seed=args.seed)
     floor_mean, floor_sd = energy_noise_floor(args.n_eval, seed=args.seed)
     extra = {"energy_distance": energy, "seed": args.seed, "steps": hist.steps}
     ckpts = [

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 #: Most pairwise distances `energy_distance` computes (n·m + n² + m²): about
 #: 4 minutes on one CPU core.
 MAX_ENERGY_PAIRS = 10**10
-#: Most points a side for the energy scores built on it (slogan_energy,
+#: Most points a side for the energy scores built on it (slogan_energy_distance,
 #: mdn_energy_distance, energy_noise_floor): 3 · 50,000² = 7.5e9 distances.
 MAX_ENERGY_POINTS = 50_000
 
@@ -152,7 +152,7 @@ def mdn_energy_distance(model: MDN | MDNEnsemble, n: int = 10_000, seed: int = 0
 
 
 @torch.no_grad()
-def slogan_energy(generator: SloganGenerator, n: int = 10_000, seed: int = 0) -> float:
+def slogan_energy_distance(generator: SloganGenerator, n: int = 10_000, seed: int = 0) -> float:
     """Energy distance between n points of a SLOGAN generator and n fresh true
     points (x, y), both drawn from streams derived from `seed`."""
     w = check_model("generator", generator, "sample")

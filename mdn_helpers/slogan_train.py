@@ -1,7 +1,7 @@
 """Training SLOGAN: recipes as data (`SloganRecipe`, presets in `RECIPES`) and
-`train_slogan`, a critic step and a generator step on `loop.train_loop`.
+`fit_slogan`, a critic step and a generator step on `loop.train_loop`.
 
-`train_slogan` runs either the original notebook's schedule (``recipe="seed"``)
+`fit_slogan` runs either the original notebook's schedule (``recipe="seed"``)
 or this project's faster default (``recipe="default"``).
 """
 
@@ -29,7 +29,7 @@ from ._checks import (
 )
 from .datasets.inverted_sine import sample_inverted_sine, seeded_sample
 from .loop import Callback, History, minibatches, train_loop
-from .metrics import MAX_ENERGY_POINTS, slogan_energy
+from .metrics import MAX_ENERGY_POINTS, slogan_energy_distance
 from .recipes import Recipe, resolve_recipe
 from .seeding import check_num_threads, derive_seed, seeded_init, torch_threads
 from .slogan import MAX_CRITIC_PAIRS, Critic, SloganGenerator, slogan_critic_terms, slogan_generator_loss
@@ -42,7 +42,7 @@ MAX_CRITIC_STEPS = 10_000
 
 @dataclass(frozen=True, kw_only=True)
 class SloganRecipe(Recipe):
-    """Everything `train_slogan` needs besides data, seed and device (see
+    """Everything `fit_slogan` needs besides data, seed and device (see
     `Recipe` for the shared fields; `steps` counts generator steps).
 
     Before each generator step, `n_critic` critic steps, or `n_critic_burst`
@@ -253,7 +253,7 @@ def _real_data(
     return (lambda: batch()[0]), regime.format(n=points.shape[0])
 
 
-def train_slogan(
+def fit_slogan(
     data=None,
     *,
     recipe: str | SloganRecipe = "default",
@@ -271,7 +271,7 @@ def train_slogan(
     this project's 2-core machine),
     "seed" (the original notebook's schedule on one fixed draw of 1000
     points), or a `SloganRecipe`; any recipe field can be overridden here,
-    e.g. ``train_slogan(steps=1000, n_critic=5)``.
+    e.g. ``fit_slogan(steps=1000, n_critic=5)``.
     data: None lets the recipe decide (fresh draws, or a fixed draw of
     `n_train` points); else a fixed training set: (n, 2) points, a tuple (x, y)
     of (n,) or an `InvertedSine`. history.data names the regime used.
@@ -295,7 +295,7 @@ def train_slogan(
     model = nn.ModuleDict({"generator": out_gen, "critic": critic})
 
     def evaluate(done: int) -> dict:
-        return {"energy": slogan_energy(out_gen, rec.n_eval, seed=derive_seed(seed, "eval"))}
+        return {"energy": slogan_energy_distance(out_gen, rec.n_eval, seed=derive_seed(seed, "eval"))}
 
     hist = History(recipe=dataclasses.asdict(rec), data=regime)
     with torch_threads(num_threads):

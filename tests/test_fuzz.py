@@ -177,8 +177,8 @@ CASES = [
         ("x", "y", "seed", "steps", "lr", "n_hidden", "progress", "num_threads"),
     ),
     Case(
-        "train_slogan",
-        mh.train_slogan,
+        "fit_slogan",
+        mh.fit_slogan,
         _trainer_kw(steps=1, batch_size=4, n_eval=20, n_random=4, n_hidden_generator=4, n_hidden_critic=4),
         (
             "data",
@@ -224,7 +224,12 @@ CASES = [
     Case("mdn_energy_distance", mh.mdn_energy_distance, dict(model=MODEL, n=20, seed=0), ("model", "n", "seed")),
     Case("low_density_share", mh.low_density_share, dict(points=PTS, k=3.0), ("points", "k")),
     Case("mdn_joint_sample", mh.mdn_joint_sample, dict(model=MODEL, n=20, seed=0), ("model", "n", "seed")),
-    Case("slogan_energy", mh.slogan_energy, dict(generator=GEN, n=20, seed=0), ("generator", "n", "seed")),
+    Case(
+        "slogan_energy_distance",
+        mh.slogan_energy_distance,
+        dict(generator=GEN, n=20, seed=0),
+        ("generator", "n", "seed"),
+    ),
     Case("mixture_cdf", mh.mixture_cdf, dict(p=P, y=torch.zeros(5)), ("p", "y")),
     Case("mixture_quantile", mh.mixture_quantile, dict(p=P, q=0.3), ("p", "q")),
     Case("mixture_interval", mh.mixture_interval, dict(p=P, level=0.9), ("p", "level")),
@@ -379,7 +384,7 @@ def call_and_judge(case: Case, arg: str, bad: Any) -> str:
 
 
 SLOTS = [(c, a) for c in CASES for a in c.fuzz]
-TRAINERS = (mh.fit_mdn, mh.fit_mdn_ensemble, mh.fit_mean_regression, mh.train_slogan)
+TRAINERS = (mh.fit_mdn, mh.fit_mdn_ensemble, mh.fit_mean_regression, mh.fit_slogan)
 
 
 @pytest.mark.slow
@@ -442,7 +447,7 @@ def test_checkpoint_paths_and_devices(tmp_path):
 
 KILLERS = {
     "fit_mdn, 30,000 threads": "mh.fit_mdn(*mh.seeded_sample(50, 0), steps=3, num_threads=30000, progress=False)",
-    "train_slogan, 10**5 threads": "mh.train_slogan(steps=1, num_threads=100000, progress=False)",
+    "fit_slogan, 10**5 threads": "mh.fit_slogan(steps=1, num_threads=100000, progress=False)",
     "10**12 points": "mh.sample_inverted_sine(10**12)",
     "a million hidden units": "mh.MDN(n_hidden=10**6)",
     "energy distance on 10**6 points": "mh.energy_distance(torch.zeros(10**6, 2), torch.zeros(10**6, 2))",

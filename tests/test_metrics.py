@@ -130,7 +130,7 @@ def test_models_that_are_not_models_get_named_errors():
     from torch import nn
 
     from mdn_helpers.mdn import MDN
-    from mdn_helpers.metrics import heldout_nll, mdn_energy_distance, slogan_energy
+    from mdn_helpers.metrics import heldout_nll, mdn_energy_distance, slogan_energy_distance
 
     x, y = joint_sample(20, 0).unbind(1)
     with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module"):
@@ -138,7 +138,7 @@ def test_models_that_are_not_models_get_named_errors():
     with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module"):
         mdn_energy_distance(None)
     with pytest.raises(TypeError, match=r"generator must be a torch\.nn\.Module"):
-        slogan_energy(None)
+        slogan_energy_distance(None)
     with pytest.raises(TypeError, match=r"model must have a .nll\(\) method"):
         heldout_nll(nn.Linear(1, 1), x, y)
     with pytest.raises(ValueError, match="model has no parameters"):

@@ -208,9 +208,9 @@ def test_critic_colour_range_comes_from_the_points_not_the_corners():
 
 
 def test_slogan_history_names_the_evaluation_size_and_draws_the_largest_ratio():
-    from mdn_helpers.slogan_train import train_slogan
+    from mdn_helpers.slogan_train import fit_slogan
 
-    _, _, hist = train_slogan(
+    _, _, hist = fit_slogan(
         steps=4,
         seed=0,
         progress=False,

@@ -191,7 +191,7 @@ def test_cli_checks_every_argument_before_training(tmp_path, capsys, monkeypatch
         raise AssertionError("training started")
 
     monkeypatch.setattr(train, "fit_mdn", no_training)
-    monkeypatch.setattr(slogan_train, "train_slogan", no_training)
+    monkeypatch.setattr(slogan_train, "fit_slogan", no_training)
     out = tmp_path / "never"
     for argv, message in (
         (["mdn", "--n-test", "1000000000000"], "--n-test must be <="),

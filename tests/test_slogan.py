@@ -18,7 +18,7 @@ from mdn_helpers import grids, plots
 from mdn_helpers.checkpoint import load_checkpoint, save_checkpoint
 from mdn_helpers.datasets.inverted_sine import joint_sample
 from mdn_helpers.loop import TrainingDiverged, minibatches
-from mdn_helpers.metrics import slogan_energy
+from mdn_helpers.metrics import slogan_energy_distance
 from mdn_helpers.seeding import seeded_init
 from mdn_helpers.slogan import (
     Critic,
@@ -27,7 +27,7 @@ from mdn_helpers.slogan import (
     slogan_critic_terms,
     slogan_generator_loss,
 )
-from mdn_helpers.slogan_train import RECIPES, SEED_RECIPE, as_points, train_slogan
+from mdn_helpers.slogan_train import RECIPES, SEED_RECIPE, as_points, fit_slogan
 
 # A short, cheap recipe for the tests: constant learning rate, few critic
 # steps, no evaluation until the end.
@@ -200,12 +200,12 @@ def test_short_training_run_lowers_the_energy_distance():
     # A gentle, constant learning rate: the default recipe's first few hundred
     # steps are noisy, and its cosine decay is tied to the run's length.
     rec = dataclasses.replace(RECIPES["default"], n_critic=5, schedule="constant", lr=1e-3, n_eval=1000, eval_every=250)
-    g, c, hist = train_slogan(steps=250, seed=0, progress=False, recipe=rec)
+    g, c, hist = fit_slogan(steps=250, seed=0, progress=False, recipe=rec)
     assert hist.eval_steps == [0, 250]
     start, end = hist["energy"]
     assert start > 1.5  # the untrained generator is far off
     assert end < 0.5 * start
-    assert slogan_energy(g, 1000, seed=5) < 0.5 * start  # and on other draws too
+    assert slogan_energy_distance(g, 1000, seed=5) < 0.5 * start  # and on other draws too
     assert (
         hist.steps == len(hist["f_real"]) == len(hist["lip_mean"]) == len(hist["lip_max"]) == len(hist["g_loss"]) == 250
     )
@@ -215,7 +215,7 @@ def test_short_training_run_lowers_the_energy_distance():
 
 
 def test_fixed_seed_gives_identical_history_and_weights():
-    runs = [train_slogan(steps=12, seed=3, progress=False, recipe=QUICK) for _ in range(2)]
+    runs = [fit_slogan(steps=12, seed=3, progress=False, recipe=QUICK) for _ in range(2)]
     (g1, c1, h1), (g2, c2, h2) = runs
     d1, d2 = h1.as_dict(), h2.as_dict()
     for d in (d1, d2):
@@ -223,7 +223,7 @@ def test_fixed_seed_gives_identical_history_and_weights():
     assert d1 == d2
     for a, b in zip([*g1.parameters(), *c1.parameters()], [*g2.parameters(), *c2.parameters()]):
         assert torch.equal(a, b)
-    _, _, h3 = train_slogan(steps=12, seed=4, progress=False, recipe=QUICK)
+    _, _, h3 = fit_slogan(steps=12, seed=4, progress=False, recipe=QUICK)
     assert h3["f_real"] != h1["f_real"]
 
 
@@ -231,7 +231,7 @@ def test_training_leaves_the_global_rng_and_thread_count_alone():
     torch.manual_seed(123)
     before, threads = torch.get_rng_state(), torch.get_num_threads()
     seen = []
-    train_slogan(
+    fit_slogan(
         steps=2,
         seed=0,
         progress=False,
@@ -254,7 +254,7 @@ def test_same_seed_same_weights_whatever_the_callers_thread_count():
             torch.set_num_threads(n)
             with seeded_init(0):
                 runs.append(SloganGenerator())
-            runs.append(train_slogan(steps=2, seed=0, progress=False, recipe=QUICK)[0])
+            runs.append(fit_slogan(steps=2, seed=0, progress=False, recipe=QUICK)[0])
     finally:
         torch.set_num_threads(before)
     for i in (2, 4):
@@ -288,7 +288,7 @@ def test_seed_recipe_schedule_and_data():
     torch.testing.assert_close(batches[4], pts[:256])
     # a run of 2 generator steps: 200 critic steps on the fixed 1000 points
     rec = dataclasses.replace(SEED_RECIPE, n_eval=200)
-    _, _, hist = train_slogan(steps=2, seed=0, progress=False, recipe=rec)
+    _, _, hist = fit_slogan(steps=2, seed=0, progress=False, recipe=rec)
     assert "fixed training set of 1000 points" in hist.data
     assert hist.steps == 2
 
@@ -306,8 +306,8 @@ def test_default_recipe_is_documented_and_sane():
 
 def test_given_data_is_used_as_a_fixed_training_set():
     x, y = joint_sample(64, 9).unbind(1)
-    _, _, h_pair = train_slogan((x, y), steps=3, seed=0, progress=False, recipe=QUICK)
-    _, _, h_tensor = train_slogan(torch.stack([x, y], 1), steps=3, seed=0, progress=False, recipe=QUICK)
+    _, _, h_pair = fit_slogan((x, y), steps=3, seed=0, progress=False, recipe=QUICK)
+    _, _, h_tensor = fit_slogan(torch.stack([x, y], 1), steps=3, seed=0, progress=False, recipe=QUICK)
     assert "fixed training set of 64 points" in h_pair.data
     assert h_pair["f_real"] == h_tensor["f_real"]
 
@@ -329,11 +329,11 @@ def test_nan_stops_with_the_step_and_keeps_the_last_good_weights():
     good = joint_sample(6, 0)
     data = torch.cat([good, torch.full((2, 2), 3e38)])
     with pytest.raises(TrainingDiverged, match="at step 3") as info:
-        train_slogan(data, steps=10, batch_size=2, seed=0, progress=False, recipe=rec)
+        fit_slogan(data, steps=10, batch_size=2, seed=0, progress=False, recipe=rec)
     err = info.value
     assert err.history.steps == 3
     # the weights at the start of step 2, the last good step: those after 2 steps
-    g_ref, c_ref, _ = train_slogan(data[:6], steps=2, batch_size=2, seed=0, progress=False, recipe=rec)
+    g_ref, c_ref, _ = fit_slogan(data[:6], steps=2, batch_size=2, seed=0, progress=False, recipe=rec)
     for a, b in zip(
         [*err.model["generator"].parameters(), *err.model["critic"].parameters()],
         [*g_ref.parameters(), *c_ref.parameters()],
@@ -370,10 +370,10 @@ def test_nan_stops_with_the_step_and_keeps_the_last_good_weights():
         (dict(data=(torch.zeros(5), torch.tensor([0.0, 1, 2, 3, float("inf")]))), ValueError, "y"),
     ],
 )
-def test_train_slogan_rejects_bad_input(kwargs, exc, name):
+def test_fit_slogan_rejects_bad_input(kwargs, exc, name):
     kwargs = {"steps": 1, "progress": False, "recipe": QUICK} | kwargs
     with pytest.raises(exc, match=name):
-        train_slogan(**kwargs)
+        fit_slogan(**kwargs)
 
 
 def test_losses_reject_bad_input():
@@ -449,7 +449,7 @@ def test_slogan_figures_have_titles_labels_and_legends():
     assert all(a.get_xlabel() == "x" for a in dens.axes)
     assert dens.axes[2].get_legend() is not None
     assert all(len(a.collections) > 0 for a in dens.axes[:2])  # the KDEs drew contours
-    _, _, hist = train_slogan(steps=3, seed=0, progress=False, recipe=dataclasses.replace(QUICK, eval_every=1))
+    _, _, hist = fit_slogan(steps=3, seed=0, progress=False, recipe=dataclasses.replace(QUICK, eval_every=1))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         figs.append(plots.plot_slogan_history(hist, noise_floor=(0.0, 0.01)))
@@ -495,7 +495,7 @@ def test_nan_gradient_stops_with_finite_weights(monkeypatch):
 
     monkeypatch.setattr(torch.optim.Adam, "step", poisoned_step)
     with pytest.raises(TrainingDiverged) as info:
-        train_slogan(joint_sample(64, 0), steps=10, batch_size=8, seed=0, progress=False, recipe=rec)
+        fit_slogan(joint_sample(64, 0), steps=10, batch_size=8, seed=0, progress=False, recipe=rec)
     err = info.value
     assert "the weights became non-finite at step 0" in str(err)
     assert err.history.steps == 0
@@ -543,7 +543,7 @@ def test_nets_and_losses_refuse_meta_tensors_and_non_models_by_name():
     with pytest.raises(ValueError, match="real is a tensor on the meta device"):
         slogan_critic_loss(c, torch.zeros(3, 2, device="meta"), joint_sample(3, 1))
     with pytest.raises(TypeError, match=r"generator must be a torch\.nn\.Module"):
-        slogan_energy(None)
+        slogan_energy_distance(None)
     with pytest.raises(TypeError, match=r"generator must be a torch\.Generator"):
         SloganGenerator(n_random=4, n_hidden=4).sample(3, generator=7)
 
@@ -576,13 +576,13 @@ def test_sizes_that_cannot_fit_are_refused_by_name():
         (dict(num_threads=30_000), "num_threads"),
     ):
         with pytest.raises(ValueError, match=f"{name} must be <="):
-            train_slogan(steps=1, progress=False, recipe=QUICK, **kwargs)
+            fit_slogan(steps=1, progress=False, recipe=QUICK, **kwargs)
 
 
 def test_data_float32_cannot_hold_is_refused_by_name():
     pts = joint_sample(8, 0).double()
     pts[3, 1] = 1e39
     with pytest.raises(ValueError, match="data must be representable in float32"):
-        train_slogan(pts, steps=1, progress=False, recipe=QUICK)
+        fit_slogan(pts, steps=1, progress=False, recipe=QUICK)
     with pytest.raises(ValueError, match="y must be representable in float32"):
-        train_slogan((pts[:, 0], pts[:, 1]), steps=1, progress=False, recipe=QUICK)
+        fit_slogan((pts[:, 0], pts[:, 1]), steps=1, progress=False, recipe=QUICK)
