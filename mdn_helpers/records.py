@@ -11,6 +11,8 @@ import json
 import math
 from pathlib import Path
 
+__all__ = ["BENCHMARKS", "read_record", "spread_summary", "spread_table"]
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 

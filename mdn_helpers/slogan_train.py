@@ -34,6 +34,17 @@ from .recipes import Recipe, resolve_recipe
 from .seeding import check_num_threads, derive_seed, seeded_init, torch_threads
 from .slogan import MAX_CRITIC_PAIRS, Critic, SloganGenerator, slogan_critic_terms, slogan_generator_loss
 
+__all__ = [
+    "DEFAULT_RECIPE",
+    "MAX_BATCH_SIZE",
+    "MAX_CRITIC_STEPS",
+    "RECIPES",
+    "SEED_RECIPE",
+    "SloganRecipe",
+    "as_points",
+    "fit_slogan",
+]
+
 #: Largest batch: the critic compares every real with every fake point.
 MAX_BATCH_SIZE = int(MAX_CRITIC_PAIRS**0.5)
 #: Most critic steps before one generator step.

@@ -49,6 +49,19 @@ from .mdn import _ACTIVATIONS, MDN, MDNEnsemble, check_network_size
 from .recipes import Recipe, resolve_recipe
 from .seeding import check_num_threads, derive_seed, seeded_init, torch_threads
 
+__all__ = [
+    "DEFAULT_RECIPE",
+    "FRESH_RECIPE",
+    "RECIPES",
+    "SEED_RECIPE",
+    "SMALL_DATA",
+    "SMALL_RECIPE",
+    "MDNRecipe",
+    "fit_mdn",
+    "fit_mdn_ensemble",
+    "fit_mean_regression",
+]
+
 
 @dataclass(frozen=True, kw_only=True)
 class MDNRecipe(Recipe):

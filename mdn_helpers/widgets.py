@@ -16,6 +16,8 @@ import traitlets
 from .explorer import N_GRID, PI_BIAS_RANGE, STD_BIAS_RANGE, ExplorerGrid, explorer_grid, explorer_js, explorer_spec
 from .mixture import check_bias
 
+__all__ = ["STATIC_TEXT", "BiasExplorerBox", "ExplorerCanvas", "bias_explorer"]
+
 #: The plain-text form of the explorer in a saved notebook (static readers see this, not widget internals).
 STATIC_TEXT = "Bias explorer (pi_bias, std_bias sliders): needs a live kernel; see the static grid below"
 

@@ -89,6 +89,89 @@ def test_the_package_declares_what_it_imports():
                 assert name in allowed, f"{path.name} imports {top}, which pyproject.toml does not declare"
 
 
+def _layout_modules() -> set[str]:
+    """The mdn_helpers submodules that README.md's "Layout" section lists: `name.py` or `name/`
+    under `mdn_helpers/`, and a package's own modules (indented below it) as `package.name`."""
+    layout = (ROOT / "README.md").read_text().split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    block = layout.split("\nmdn_helpers/\n", 1)[1].split("\ntests/", 1)[0]
+    found, package = set(), None
+    for line in block.splitlines():
+        m = re.match(r"( +)(\w+)(\.py|/)(\s|$)", line)
+        if not m or m.group(2).startswith("_"):
+            continue
+        if len(m.group(1)) == 2:
+            found.add(m.group(2))
+            package = m.group(2) if m.group(3) == "/" else None
+        elif package is not None:
+            found.add(f"{package}.{m.group(2)}")
+    return found
+
+
+def _notebook_names() -> list[tuple[str, str, str]]:
+    """(notebook, module, name) for each name a chapter's code cells take from mdn_helpers:
+    `from mdn_helpers[.sub] import name`, and `alias.name` on a module imported from it
+    (`import mdn_helpers as mh`, `from mdn_helpers import plots`)."""
+    import ast
+    import importlib.util
+
+    found = []
+    for chapter in (ROOT / "notebooks" / "chapters.txt").read_text().split():
+        cells = json.loads((ROOT / "notebooks" / chapter).read_text())["cells"]
+        modules = {}  # alias -> module name, from the cells so far
+        for cell in cells:
+            if cell["cell_type"] != "code":
+                continue
+            lines = "".join(cell["source"]).splitlines()
+            tree = ast.parse("\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in lines))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    for a in node.names:
+                        if a.name.split(".")[0] == "mdn_helpers":
+                            modules[a.asname or a.name] = a.name
+                elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "mdn_helpers":
+                    for a in node.names:
+                        found.append((chapter, node.module, a.name))
+                        if node.module == "mdn_helpers" and importlib.util.find_spec(f"mdn_helpers.{a.name}"):
+                            modules[a.asname or a.name] = f"mdn_helpers.{a.name}"  # a submodule
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+                    found.append((chapter, modules[node.value.id], node.attr))
+    return found
+
+
+def test_the_notebooks_use_the_public_api_only():
+    """Every name a notebook takes from mdn_helpers is in `mdn_helpers.__all__`, or in the `__all__`
+    of a submodule that README.md's Layout section documents; every name in those resolves."""
+    import importlib
+
+    import mdn_helpers
+
+    documented = _layout_modules()
+    assert {"datasets", "datasets.inverted_sine", "plots", "grids", "seeding"} <= documented
+    for name in mdn_helpers.__all__:
+        assert hasattr(mdn_helpers, name), f"mdn_helpers.__all__ names {name}, which mdn_helpers lacks"
+    for sub in sorted(documented):
+        module = importlib.import_module(f"mdn_helpers.{sub}")
+        for name in getattr(module, "__all__", []):
+            assert hasattr(module, name), f"mdn_helpers.{sub}.__all__ names {name}, which it lacks"
+    names = _notebook_names()
+    assert len({chapter for chapter, _, _ in names}) == len((ROOT / "notebooks" / "chapters.txt").read_text().split())
+    wrong = []
+    for chapter, module, name in names:
+        sub = module.removeprefix("mdn_helpers").removeprefix(".")
+        if module == "mdn_helpers" and name in documented:
+            sub, name = name, None  # `from mdn_helpers import plots`: a documented submodule
+        if sub and sub not in documented:
+            wrong.append(f"{chapter}: {module}.{name}: {sub} is not in README.md's Layout section")
+            continue
+        public = importlib.import_module(f"mdn_helpers.{sub}" if sub else "mdn_helpers").__dict__.get("__all__")
+        if public is None:
+            wrong.append(f"{chapter}: mdn_helpers.{sub} has no __all__")
+        elif name is not None and name not in public:
+            wrong.append(f"{chapter}: {name} is not in {module}.__all__")
+    assert not wrong, "\n".join(wrong)
+
+
 @pytest.mark.slow
 def test_the_wheel_installs_with_runtime_dependencies_only(tmp_path):
     """Build the wheel, install it into a fresh venv with the runtime dependencies alone, train 50 steps."""
