@@ -33,15 +33,15 @@ from .metrics import (
     mdn_joint_sample,
     slogan_energy,
 )
-from .mixture import MixtureParams
+from .mixture import ConditionalLaw, Mixture
 from .recipes import Recipe
-from .scoring import mixture_cdf, mixture_crps, mixture_interval, mixture_quantile
 from .slogan import Critic, CriticTerms, SloganGenerator, slogan_critic_loss, slogan_critic_terms, slogan_generator_loss
 from .slogan_train import SloganRecipe, train_slogan
 from .train import MDNRecipe, fit_mdn, fit_mdn_ensemble, fit_mean_regression
 
 __all__ = [
     "MDN",
+    "ConditionalLaw",
     "Critic",
     "CriticTerms",
     "ExactLaw",
@@ -51,7 +51,7 @@ __all__ = [
     "LinearGaussian",
     "MDNEnsemble",
     "MDNRecipe",
-    "MixtureParams",
+    "Mixture",
     "Recipe",
     "SloganGenerator",
     "SloganRecipe",
@@ -72,10 +72,6 @@ __all__ = [
     "make_splits",
     "mdn_energy_distance",
     "mdn_joint_sample",
-    "mixture_cdf",
-    "mixture_crps",
-    "mixture_interval",
-    "mixture_quantile",
     "sample_inverted_sine",
     "save_checkpoint",
     "scorecard",

@@ -35,12 +35,13 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import Tensor
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal, Normal
 
-from ._checks import as_float_tensor, check_finite_1d, check_positive_int, check_real
+from ._checks import as_float_tensor, check_finite, check_finite_1d, check_positive_int, check_real
 
 #: log √(2π), the constant of every Gaussian log-density here.
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -62,6 +63,8 @@ PI_BIAS_LIMIT = 1000.0
 QUANTILE_ITERATIONS = 200
 #: Values of the CRPS's pairwise term computed at once (32 MB in float64).
 CRPS_CHUNK_VALUES = 4_000_000
+#: Most values `ConditionalLaw.density` may hold at once: m x-values × n y-values × k components.
+MAX_DENSITY_VALUES = 50_000_000
 _SQRT_HALF = math.sqrt(0.5)
 
 
@@ -174,17 +177,17 @@ class Mixture:
         if log_pi.dim() == 0:
             raise ValueError("log_pi must have shape (..., k), got a 0-d tensor")
         if self.log_scale is not None:
-            want = {"loc": log_pi.shape, "log_scale": log_pi.shape}
+            want: dict[str, tuple[int, ...]] = {"loc": tuple(log_pi.shape), "log_scale": tuple(log_pi.shape)}
         else:
             if loc.dim() != log_pi.dim() + 1 or loc.shape[-1] < 2:
                 raise ValueError(
                     f"loc must have shape {(*log_pi.shape, 'd')} with d >= 2 (scale_tril is given), "
                     f"got {tuple(loc.shape)}"
                 )
-            want = {"loc": loc.shape, "scale_tril": (*loc.shape, loc.shape[-1])}
+            want = {"loc": tuple(loc.shape), "scale_tril": (*loc.shape, loc.shape[-1])}
         for name, shape in want.items():
-            got = fields[name] if name != "loc" else loc
-            if got is not None and tuple(got.shape) != tuple(shape):
+            got = getattr(self, name)
+            if tuple(got.shape) != shape:
                 raise ValueError(f"{name} must have shape {tuple(shape)} to match log_pi, got {tuple(got.shape)}")
         devices = {str(t.device) for t in (log_pi, loc, self.scale)}
         if len(devices) > 1:
@@ -278,6 +281,27 @@ class Mixture:
             return Mixture(log_pi, self.loc, self.scale - std_bias)
         return Mixture(log_pi, self.loc, scale_tril=self.scale_tril * math.exp(-std_bias))
 
+    def floored(self, eps: float | Tensor) -> Mixture:
+        """1-d: the scales with a floor, σ' = σ + eps, its log taken exactly as
+        logaddexp(log σ, log eps); eps a float or one per component (k,),
+        eps = 0 leaving that scale as it is. A model applies it after `biased`."""
+        if self.scale_tril is not None:
+            raise ValueError(f"floored is defined for mixtures over one y (d = 1); this one has d = {self.d}")
+        s = self.scale
+        if not isinstance(eps, Tensor):
+            eps = check_real("eps", eps, minimum=0.0)
+            if eps == 0.0:
+                return self
+            return Mixture(self.log_pi, self.loc, torch.logaddexp(s, torch.full_like(s, math.log(eps))))
+        eps = eps.to(s)
+        if eps.shape != (self.k,):
+            raise ValueError(
+                f"eps must be a float or have shape ({self.k},) (one per component), got {tuple(eps.shape)}"
+            )
+        floor = eps > 0
+        log_eps = torch.where(floor, eps, torch.ones_like(eps)).log()
+        return Mixture(self.log_pi, self.loc, torch.where(floor, torch.logaddexp(s, log_eps.expand_as(s)), s))
+
     # -- density and sampling ----------------------------------------------------------------------------
 
     def _check_y(self, y) -> Tensor:
@@ -356,7 +380,8 @@ class Mixture:
         if self.d == 1:
             second = (pi * (torch.exp(2 * self.scale) + self.loc**2)).sum(-1)
             return (second - self.mean**2).clamp_min(0.0)
-        cov = self.scale_tril @ self.scale_tril.transpose(-1, -2) + self.loc.unsqueeze(-1) * self.loc.unsqueeze(-2)
+        tril = self.scale
+        cov = tril @ tril.transpose(-1, -2) + self.loc.unsqueeze(-1) * self.loc.unsqueeze(-2)
         mean = self.mean
         return (pi[..., None, None] * cov).sum(-3) - mean.unsqueeze(-1) * mean.unsqueeze(-2)
 
@@ -479,20 +504,41 @@ class Mixture:
         return first - 0.5 * diagonal - torch.cat(off)
 
 
+class MixtureLike(Protocol):
+    """What `ConditionalLaw.mixture` returns: a `Mixture`, or an object with the
+    same scoring methods over a batch of 1-d laws (`data.ExactConditional`)."""
+
+    @property
+    def batch_shape(self) -> torch.Size: ...
+
+    def log_prob(self, y: Tensor) -> Tensor: ...
+
+    def cdf(self, y: Tensor) -> Tensor: ...
+
+    def quantile(self, q: float | Tensor) -> Tensor: ...
+
+    def interval(self, level: float | Tensor) -> tuple[Tensor, Tensor]: ...
+
+    def crps(self, y: Tensor) -> Tensor: ...
+
+    def sample(self, n: int | None = None, *, generator: torch.Generator | None = None) -> Tensor: ...
+
+
 class ConditionalLaw:
     """p(y | x): the one interface of the MDN, the ensemble, the baselines and
-    the exact laws. A law defines ``mixture(x, pi_bias=0.0, std_bias=0.0)``,
+    the exact law. A law defines ``mixture(x, pi_bias=0.0, std_bias=0.0)``,
     returning a `Mixture` (or, for an exact law, an object with the same
-    scoring methods) with batch shape (batch,); the rest reads it.
+    scoring methods, see `MixtureLike`) with batch shape (batch,); the rest
+    reads it.
 
     x is (batch,) or (batch, n_in); y is (batch,) (or (batch, d))."""
 
-    def mixture(self, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Mixture:
+    def mixture(self, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> MixtureLike:
         raise NotImplementedError
 
     def log_prob(self, x: Tensor, y: Tensor) -> Tensor:
-        """log p(y | x) in nats, per point: (batch,)."""
-        return self.mixture(x).log_prob(y)
+        """log p(y | x) in nats, per point: (batch,); y must be finite."""
+        return self.mixture(x).log_prob(check_finite("y", as_float_tensor("y", y)))
 
     def cdf(self, x: Tensor, y: Tensor) -> Tensor:
         """P(Y ≤ y | x), per point (d = 1): (batch,), float64."""
@@ -511,3 +557,20 @@ class ConditionalLaw:
     ) -> Tensor:
         """One y per x from the (biased) law: (batch,) or (batch, d)."""
         return self.mixture(x, pi_bias, std_bias).sample(generator=generator)
+
+    @torch.no_grad()
+    def density(self, x: Tensor, y: Tensor) -> Tensor:
+        """p(y | x) on a grid (d = 1): x (m,), y (n,) → (m, n), in the mixture's
+        dtype; m·n·k ≤ MAX_DENSITY_VALUES."""
+        y = check_finite_1d("y", y)
+        mix = self.mixture(x)
+        if not isinstance(mix, Mixture) or mix.d != 1 or len(mix.batch_shape) != 1:
+            raise ValueError("density draws p(y | x) on a grid of one y (d = 1) for a batch of x of shape (m,)")
+        m, n, k = mix.batch_shape[0], y.shape[0], mix.k
+        if m * n * k > MAX_DENSITY_VALUES:
+            raise ValueError(
+                f"x and y make a grid of {m:_} × {n:_} points × {k} components, more than "
+                f"the {MAX_DENSITY_VALUES:_} values allowed at once; use fewer points"
+            )
+        grid = Mixture(*(t.unsqueeze(1).expand(m, n, k) for t in (mix.log_pi, mix.loc, mix.scale)))
+        return grid.log_prob(y.to(mix.loc).expand(m, n)).exp()
