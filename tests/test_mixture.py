@@ -466,3 +466,102 @@ def test_the_tail_clamp_leaves_ordinary_values_unchanged_and_acts_only_far_out()
     out = Mixture(torch.zeros(1, 1), mu, log_sigma).nll(torch.tensor([1.0]))
     assert torch.isfinite(out).all()
     assert all(torch.isfinite(t).all() for t in torch.autograd.grad(out.sum(), [mu, log_sigma]))
+
+
+# ---------------------------------------------------------------------------
+# Mixture.nll against the Gaussian log-density written out in float64
+# ---------------------------------------------------------------------------
+
+
+def _gauss_nll_and_grads(y: float, mu: float, sigma: float) -> tuple[float, float, float]:
+    """−log N(y; μ, σ²) = ½ z² + log σ + ½ log 2π, z = (y − μ)/σ, in Python floats
+    (float64), and its derivatives: d/dμ = −(y − μ)/σ² = −z/σ, d/d log σ = 1 − z²."""
+    z = (y - mu) / sigma
+    return 0.5 * z * z + math.log(sigma) + 0.5 * math.log(2 * math.pi), -z / sigma, 1.0 - z * z
+
+
+# (μ, σ, y): the far tail of N(μ, σ²) up to |z| = 9e14, just inside the tail clamp, and tiny σ down to
+# the smallest float64 subnormal (log σ = −744.4), at z of order 1 and far out
+_TAIL_CASES = [
+    (0.0, 1.0, 1e5),  # z = 1e5: a tail clamp at |z| = 1e4 gives 5e7 nats instead of 5e9
+    (0.0, 1.0, -1e5),
+    (0.0, 1.0, 3e7),
+    (0.0, 1.0, 1e10),
+    (3.0, 1.0, 9e14 + 3.0),  # z = 9e14
+    (-2.0, 2.5, -2e15),  # z = −8e14
+    (0.5, 1e-6, 0.5 + 1e-6),  # z ≈ 1 at σ = 1e-6
+    (0.0, 1e-6, 1e-6),
+    (0.0, 1e-6, -5e-6),
+    (0.0, 1e-6, 1e8),  # z = 1e14
+    (0.0, 1e-30, 2e-30),
+    (0.0, 1e-100, 1e-99),
+    (0.0, 1e-300, 2e-300),
+    (0.0, 1e-300, 1e-286),  # z = 1e14
+    (0.0, 1e-310, 1e-310),  # subnormal σ: exp(−log σ) > e^709 overflows float64 on its own
+    (0.0, 5e-324, 1.5e-323),  # the smallest subnormal σ, z = 3
+]
+
+
+@pytest.mark.parametrize("mu, sigma, y", _TAIL_CASES)
+def test_nll_and_its_gradients_in_the_far_tail_and_at_tiny_sigma_match_float64(mu, sigma, y):
+    want, d_mu, d_log_sigma = _gauss_nll_and_grads(y, mu, sigma)
+    p = Mixture(
+        torch.zeros(1, 1, dtype=torch.float64),
+        torch.full((1, 1), mu, dtype=torch.float64, requires_grad=True),
+        torch.full((1, 1), math.log(sigma), dtype=torch.float64, requires_grad=True),
+    )
+    out = p.nll(torch.tensor([y], dtype=torch.float64))
+    g_mu, g_log_sigma = torch.autograd.grad(out.sum(), [p.loc, p.log_scale])
+    # exp(−log σ) and 1/σ differ by |log σ|·eps relatively (≤ 2e-13 at σ = 5e-324): hence rel 1e-11
+    assert float(out.detach()) == pytest.approx(want, rel=1e-11, abs=1e-12)
+    assert float(g_mu) == pytest.approx(d_mu, rel=1e-11, abs=1e-12)
+    assert float(g_log_sigma) == pytest.approx(d_log_sigma, rel=1e-11, abs=1e-12)
+
+
+@pytest.mark.parametrize("y", [1e5, -1e5, 1e10, 9e14])
+def test_float32_nll_and_gradient_far_out_are_the_closed_form(y):
+    """At N(0, 1) in float32: NLL(1e5) = 5e9 + ½ log 2π and d/dμ = −1e5, not a clamp's value and 0."""
+    want, d_mu, d_log_sigma = _gauss_nll_and_grads(y, 0.0, 1.0)
+    p = Mixture(torch.zeros(1, 1), torch.zeros(1, 1, requires_grad=True), torch.zeros(1, 1, requires_grad=True))
+    out = p.nll(torch.tensor([y]))
+    g_mu, g_log_sigma = torch.autograd.grad(out.sum(), [p.loc, p.log_scale])
+    assert float(out.detach()) == pytest.approx(want, rel=1e-6)
+    assert float(g_mu) == pytest.approx(d_mu, rel=1e-6)
+    assert float(g_log_sigma) == pytest.approx(d_log_sigma, rel=1e-6)
+
+
+def test_float32_nll_at_a_sigma_whose_reciprocal_overflows_float32():
+    """1/σ beyond float32's 3.4e38 (log σ = −100, −90) with y − μ subnormal (1e-40): z = 1e-40/σ is
+    2.7e3 and 0.12, far inside the tail clamp: NLL = ½ z² + log σ + ½ log 2π, and at log σ = −90
+    (where −z/σ = −1.5e38 still fits float32) the gradients are the closed form's."""
+    y = float(torch.tensor(1e-40))  # as float32 holds it
+    for log_sigma, check_grads in ((-100.0, False), (-90.0, True)):
+        want, d_mu, d_log_sigma = _gauss_nll_and_grads(y, 0.0, math.exp(log_sigma))
+        p = Mixture(
+            torch.zeros(1, 1),
+            torch.zeros(1, 1, requires_grad=True),
+            torch.full((1, 1), log_sigma, requires_grad=True),
+        )
+        out = p.nll(torch.tensor([y]))
+        assert float(out.detach()) == pytest.approx(want, rel=1e-5), log_sigma
+        if check_grads:
+            g_mu, g_log_sigma = torch.autograd.grad(out.sum(), [p.loc, p.log_scale])
+            assert float(g_mu) == pytest.approx(d_mu, rel=1e-5)
+            assert float(g_log_sigma) == pytest.approx(d_log_sigma, rel=1e-5)
+
+
+def test_two_component_nll_at_tiny_sigma_matches_a_float64_logsumexp():
+    """A mixture of N(0, (1e-6)²) and N(1e-5, (1e-8)²), weights 0.3 and 0.7, at y near each and between."""
+    log_w, mus, sigmas = [math.log(0.3), math.log(0.7)], [0.0, 1e-5], [1e-6, 1e-8]
+    ys = [0.0, 2e-6, 5e-6, 1e-5, 1e-5 + 3e-8, -1e-3]
+    p = Mixture(
+        torch.tensor([log_w] * len(ys), dtype=torch.float64),
+        torch.tensor([mus] * len(ys), dtype=torch.float64),
+        torch.tensor([[math.log(s) for s in sigmas]] * len(ys), dtype=torch.float64),
+    )
+    got = p.nll(torch.tensor(ys, dtype=torch.float64)).tolist()
+    for y, g in zip(ys, got, strict=True):
+        terms = [lw - _gauss_nll_and_grads(y, m, s)[0] for lw, m, s in zip(log_w, mus, sigmas, strict=True)]
+        top = max(terms)
+        want = -(top + math.log(sum(math.exp(t - top) for t in terms)))
+        assert g == pytest.approx(want, rel=1e-12, abs=1e-12), y
