@@ -171,7 +171,7 @@ class Mixture:
             raise ValueError("a Mixture takes log_scale (d = 1) or scale_tril (d > 1), exactly one of them")
         fields = {"log_pi": self.log_pi, "loc": self.loc, "log_scale": self.log_scale, "scale_tril": self.scale_tril}
         for name, t in fields.items():
-            if t is not None:
+            if t is not None or name in ("log_pi", "loc"):
                 object.__setattr__(self, name, as_float_tensor(name, t))
         log_pi, loc = self.log_pi, self.loc
         if log_pi.dim() == 0:
@@ -181,7 +181,7 @@ class Mixture:
         else:
             if loc.dim() != log_pi.dim() + 1 or loc.shape[-1] < 2:
                 raise ValueError(
-                    f"loc must have shape {(*log_pi.shape, 'd')} with d >= 2 (scale_tril is given), "
+                    f"loc must have shape {(*log_pi.shape, 'd')} with d >= 2 to match log_pi (scale_tril is given), "
                     f"got {tuple(loc.shape)}"
                 )
             want = {"loc": tuple(loc.shape), "scale_tril": (*loc.shape, loc.shape[-1])}
@@ -261,11 +261,21 @@ class Mixture:
     def __repr__(self) -> str:
         return f"Mixture(batch_shape={tuple(self.batch_shape)}, k={self.k}, d={self.d}, dtype={self.loc.dtype})"
 
+    def _coefficient(self, name: str, value) -> Tensor:
+        """An affine coefficient as a tensor of the mixture's dtype and device: a number or 0-d tensor,
+        or one per coordinate (d,) for d > 1 (types and shapes checked; no values: no host sync)."""
+        if isinstance(value, bool) or not isinstance(value, (numbers.Real, Tensor)):
+            raise TypeError(f"{name} must be a number or a tensor, got {type(value).__name__}")
+        t = as_float_tensor(name, value)
+        if t.dim() != 0 and (self.d == 1 or tuple(t.shape) != (self.d,)):
+            want = "a number (0-d)" if self.d == 1 else f"a number or shape ({self.d},)"
+            raise ValueError(f"{name} must be {want}, got shape {tuple(t.shape)}")
+        return t.to(device=self.loc.device, dtype=self.loc.dtype)
+
     def affine(self, shift: Tensor | float, scale: Tensor | float) -> Mixture:
         """The law of shift + scale · y (scale > 0; both scalars or (d,)): how a
         model maps its standardised mixture to data units."""
-        shift_t = torch.as_tensor(shift, dtype=self.loc.dtype, device=self.loc.device)
-        scale_t = torch.as_tensor(scale, dtype=self.loc.dtype, device=self.loc.device)
+        shift_t, scale_t = (self._coefficient(n, v) for n, v in (("shift", shift), ("scale", scale)))
         loc = self.loc * scale_t + shift_t
         if self.scale_tril is None:
             return Mixture(self.log_pi, loc, self.scale + torch.log(scale_t))
