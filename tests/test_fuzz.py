@@ -73,7 +73,9 @@ LAW = mh.ExactLaw()
 LINEAR = mh.fit_linear_gaussian(X, Y)
 PTS = torch.stack([X, Y], 1)
 P = mh.Mixture(torch.log_softmax(torch.zeros(5, 3), -1), torch.zeros(5, 3), torch.zeros(5, 3))
-P2 = mh.Mixture(torch.log_softmax(torch.zeros(5, 3), -1), torch.zeros(5, 3, 2), scale_tril=torch.eye(2).expand(5, 3, 2, 2))
+P2 = mh.Mixture(
+    torch.log_softmax(torch.zeros(5, 3), -1), torch.zeros(5, 3, 2), scale_tril=torch.eye(2).expand(5, 3, 2, 2)
+)
 HIST = History(
     per_step={"loss": [2.0, 1.5], "lip_mean": [0.5, 0.4]},
     eval_steps=[0, 2],
