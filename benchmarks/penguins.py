@@ -60,7 +60,7 @@ def gaussian_nll(y_train: torch.Tensor, y_test: torch.Tensor) -> float:
 def linear_gaussian_nll(x_train, y_train, x_test, y_test) -> float:
     """Held-out NLL of y ~ N(a + b·x, s²) (`fit_linear_gaussian`: least squares
     for (a, b), s² the mean squared residual). x (n,) or (n, d)."""
-    return float(-fit_linear_gaussian(x_train, y_train).log_prob(x_test, y_test).mean())
+    return float(fit_linear_gaussian(x_train, y_train).mixture(x_test).nll(y_test).mean())
 
 
 def penguin_results(progress: bool = False, log=print, **overrides) -> dict:

@@ -43,9 +43,8 @@ from .metrics import (
     nll_gap_by_x,
     slogan_energy_distance,
 )
-from .mixture import Z_LIMIT, MixtureParams, apply_bias, mixture_nll
+from .mixture import ConditionalLaw, Mixture
 from .recipes import Recipe
-from .scoring import mixture_cdf, mixture_crps, mixture_interval, mixture_quantile
 from .seeding import derive_seed, seeded_init
 from .slogan import Critic, CriticTerms, SloganGenerator, slogan_critic_loss, slogan_critic_terms, slogan_generator_loss
 from .slogan_train import SloganRecipe, fit_slogan
@@ -54,7 +53,7 @@ from .train import MDNRecipe, fit_mdn, fit_mdn_ensemble, fit_mean_regression
 __all__ = [
     "LOG_SIGMA_BOUND",
     "MDN",
-    "Z_LIMIT",
+    "ConditionalLaw",
     "Critic",
     "CriticTerms",
     "ExactLaw",
@@ -64,13 +63,12 @@ __all__ = [
     "LinearGaussian",
     "MDNEnsemble",
     "MDNRecipe",
-    "MixtureParams",
+    "Mixture",
     "Recipe",
     "SloganGenerator",
     "SloganRecipe",
     "Splits",
     "TrainingDiverged",
-    "apply_bias",
     "bayes_nll",
     "derive_seed",
     "energy_distance",
@@ -89,11 +87,6 @@ __all__ = [
     "make_splits",
     "mdn_energy_distance",
     "mdn_joint_sample",
-    "mixture_cdf",
-    "mixture_crps",
-    "mixture_interval",
-    "mixture_nll",
-    "mixture_quantile",
     "nll_gap_by_x",
     "sample_inverted_sine",
     "save_checkpoint",

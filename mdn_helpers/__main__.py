@@ -63,7 +63,7 @@ def run_mdn(args: argparse.Namespace) -> dict:
 
     def draw(std_bias: float, tag: str) -> Tensor:
         g = torch.Generator(device=dev).manual_seed(derive_seed(args.seed, tag))
-        return model.sample(xs.to(dev), std_bias=std_bias, generator=g).cpu()
+        return model.mixture(xs.to(dev), std_bias=std_bias).sample(generator=g).cpu()
 
     ys, ys_b = draw(0.0, "cli/samples"), draw(10.0, "cli/biased")
     files = [

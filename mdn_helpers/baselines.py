@@ -6,9 +6,9 @@ scorecard's interface:
 
 fitted by least squares for (a, b) and the mean squared residual for s² (both
 maximum likelihood), in closed form (`fit_linear_gaussian`). A
-`LinearGaussian` is a mixture of one component, so its `log_prob`, `cdf`,
-`quantile` and `crps` are the mixture functions of `mixture` and `scoring`,
-the same code the MDN's go through; `calibration.scorecard` and
+`LinearGaussian` is a `ConditionalLaw` whose `mixture(x)` has one
+component, so its `log_prob`, `cdf`, `quantile`, `crps` and `density` are
+the `Mixture` methods the MDN's go through; `calibration.scorecard` and
 `plots.plot_pit` take it as they take a model. Everything is float64.
 """
 
@@ -33,20 +33,17 @@ from ._checks import (
     check_xy,
 )
 from .mdn import MAX_LAYERS, _describe, _input_scaling, _scaling
-from .mixture import MixtureParams, mixture_nll
-from .scoring import mixture_cdf, mixture_crps, mixture_quantile
+from .mixture import ConditionalLaw, Mixture
 
 #: `fit_linear_gaussian` refuses a residual sd at most this times max |y|:
 #: an exact fit up to float64 rounding, no noise to model.
 EXACT_FIT = 1e-12
-#: Most values `density` may hold at once: m x-values × n y-values.
-MAX_DENSITY_VALUES = 50_000_000
 
 
-class LinearGaussian:
+class LinearGaussian(ConditionalLaw):
     """y | x ~ N(coef[0] + x @ coef[1:], sd²): coef (d + 1,) (the intercept,
     then one slope per input feature), sd > 0. x is (n,) for d = 1 or (n, d);
-    every method returns float64 (n,) (`density`: (m, n))."""
+    every method returns float64 (n,) (`density`: (m, n), for d = 1)."""
 
     def __init__(self, coef: Tensor, sd: float) -> None:
         coef = as_float_tensor("coef", coef)
@@ -70,49 +67,13 @@ class LinearGaussian:
             raise ValueError("x is too large: the mean coef[0] + x @ coef[1:] overflows float64")
         return m
 
-    def log_params(self, x: Tensor) -> MixtureParams:
-        """The law as a one-component mixture: log π = 0, μ = mean(x), log σ = log sd, each (n, 1)."""
+    def mixture(self, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Mixture:
+        """The law as a one-component `Mixture` (float64, batch shape (n,)):
+        μ = mean(x), log σ = log sd; std_bias shrinks sd as it does a model's
+        scales (`Mixture.biased`), pi_bias changes nothing (one weight)."""
         mu = self.mean(x).unsqueeze(-1)
-        return MixtureParams(torch.zeros_like(mu), mu, torch.full_like(mu, math.log(self.sd)))
-
-    def _params_and_y(self, x, y) -> tuple[MixtureParams, Tensor]:
-        p = self.log_params(x)
-        y = as_float_tensor("y", y)
-        if y.dim() != 1 or y.shape[0] != p.mu.shape[0]:
-            raise ValueError(f"y must have shape ({p.mu.shape[0]},) (one value per row of x), got {tuple(y.shape)}")
-        return p, check_finite("y", y).to("cpu", torch.float64)
-
-    def log_prob(self, x: Tensor, y: Tensor) -> Tensor:
-        """log N(y; mean(x), sd²) in nats, per point: (n,)."""
-        return -mixture_nll(*self._params_and_y(x, y))
-
-    def cdf(self, x: Tensor, y: Tensor) -> Tensor:
-        """P(Y ≤ y | x) = Φ((y − mean(x))/sd), per point: (n,)."""
-        return mixture_cdf(*self._params_and_y(x, y))
-
-    def quantile(self, x: Tensor, q: float | Tensor) -> Tensor:
-        """mean(x) + sd Φ⁻¹(q): q a float in (0, 1) or one per row (n,) → (n,)."""
-        return mixture_quantile(self.log_params(x), q)
-
-    def crps(self, x: Tensor, y: Tensor) -> Tensor:
-        """The CRPS of N(mean(x), sd²) at y, per point (closed form): (n,), in y's units."""
-        return mixture_crps(*self._params_and_y(x, y))
-
-    def density(self, x: Tensor, y: Tensor) -> Tensor:
-        """p(y | x) on a grid, for d = 1: x (m,), y (n,) → (m, n)."""
-        if self.n_in != 1:
-            raise ValueError(f"density draws a grid over one input; this law has n_in = {self.n_in} features")
-        mu = self.mean(x)
-        y = check_finite("y", as_float_tensor("y", y)).to("cpu", torch.float64)
-        if y.dim() != 1 or y.shape[0] == 0:
-            raise ValueError(f"y must be 1-d of shape (n,) and not empty, got shape {tuple(y.shape)}")
-        if mu.shape[0] * y.shape[0] > MAX_DENSITY_VALUES:
-            raise ValueError(
-                f"x and y make a grid of {mu.shape[0]:_} × {y.shape[0]:_} points, more than the "
-                f"{MAX_DENSITY_VALUES:_} values allowed at once; use fewer points"
-            )
-        z = (y[None, :] - mu[:, None]) / self.sd
-        return torch.exp(-0.5 * z * z) / (self.sd * math.sqrt(2 * math.pi))
+        mix = Mixture(torch.zeros_like(mu), mu, torch.full_like(mu, math.log(self.sd)))
+        return mix.biased(pi_bias, std_bias)
 
 
 def fit_linear_gaussian(x: Tensor, y: Tensor) -> LinearGaussian:

@@ -1,11 +1,12 @@
 """The scorecard: how good and how honest a conditional law of y given x is,
 on held-out points (x, y).
 
-`scorecard` works on anything with the shared interface `log_prob(x, y)`,
-`cdf(x, y)`, `crps(x, y)` (and `quantile(x, q)`): `MDN`, `MDNEnsemble`,
-`baselines.LinearGaussian` (the linear-Gaussian regression, a one-component
-mixture) and `data.ExactLaw`, the data set's true law, which every model is
-held against.
+`scorecard` works on any `mixture.ConditionalLaw`, anything whose
+``mixture(x, pi_bias=, std_bias=)`` returns a `Mixture` (or an object with its
+scoring methods, ``log_prob(y)``, ``cdf(y)``, ``crps(y)``): `MDN`,
+`MDNEnsemble`, `baselines.LinearGaussian` (the linear-Gaussian regression, a
+one-component mixture) and `data.ExactLaw`, the data set's true law, which
+every model is held against.
 
 * NLL and CRPS: proper scoring rules (Gneiting & Raftery 2007), lower is better.
 * PIT: u = F(y | x). For the true law u ~ U(0, 1); a U-shaped histogram means
@@ -32,7 +33,6 @@ from .mixture import check_bias
 
 #: The central-interval levels whose coverage the scorecard reports.
 COVERAGE_LEVELS = (0.5, 0.8, 0.9, 0.95)
-_LAW_METHODS = ("log_prob", "cdf", "crps")
 
 
 def kolmogorov_sf(lam: float) -> float:
@@ -60,27 +60,17 @@ def ks_uniform(u: Tensor) -> tuple[float, float]:
 
 
 def check_law(law, name: str = "law") -> None:
-    """law is a model (`MDN`, `MDNEnsemble`), an `ExactLaw`, a `LinearGaussian`,
-    or another object with log_prob, cdf and crps methods; a TypeError naming `name` otherwise."""
+    """law is a `ConditionalLaw` (an `MDN`, `MDNEnsemble`, `ExactLaw`,
+    `LinearGaussian`), or another object with a ``mixture(x, pi_bias=, std_bias=)``
+    method; a TypeError naming `name` otherwise (and a ValueError for a model
+    with weights on the meta device)."""
     if isinstance(law, nn.Module):
-        check_model(name, law, *_LAW_METHODS)
-    elif not all(callable(getattr(law, m, None)) for m in _LAW_METHODS):
+        check_model(name, law, "mixture")
+    elif not callable(getattr(law, "mixture", None)):
         raise TypeError(
-            f"{name} must be an MDN, an MDNEnsemble, an ExactLaw or a LinearGaussian (with log_prob, "
-            f"cdf and crps methods), got {type(law).__name__}"
+            f"{name} must be a conditional law (an MDN, an MDNEnsemble, an ExactLaw or a LinearGaussian, "
+            f"with a mixture(x) method), got {type(law).__name__}"
         )
-
-
-def _bias_kwargs(law, pi_bias, std_bias) -> dict:
-    pi_bias, std_bias = check_bias(pi_bias, std_bias)
-    if isinstance(law, nn.Module):
-        return dict(pi_bias=pi_bias, std_bias=std_bias)
-    if pi_bias != 0.0 or std_bias != 0.0:
-        raise ValueError(
-            f"pi_bias and std_bias apply to models only; the {type(law).__name__} takes none, got "
-            f"pi_bias={pi_bias}, std_bias={std_bias}"
-        )
-    return {}
 
 
 def _check_points(x, y) -> tuple[Tensor, Tensor]:
@@ -98,10 +88,10 @@ def pit(law, x: Tensor, y: Tensor, *, pi_bias: float = 0.0, std_bias: float = 0.
     """The probability integral transform u = F(y | x) of each point: (n,),
     float64 on the CPU. U(0, 1) when law is the true law of y given x."""
     check_law(law)
-    kw = _bias_kwargs(law, pi_bias, std_bias)
+    pi_bias, std_bias = check_bias(pi_bias, std_bias)
     x, y = _check_points(x, y)
     with torch.no_grad():
-        return law.cdf(x, y, **kw).to("cpu", torch.float64)
+        return law.mixture(x, pi_bias=pi_bias, std_bias=std_bias).cdf(y).to("cpu", torch.float64)
 
 
 def x_bins(x: Tensor, bins: int) -> list[Tensor]:
@@ -113,9 +103,9 @@ def x_bins(x: Tensor, bins: int) -> list[Tensor]:
 
 
 def scorecard(law, x: Tensor, y: Tensor, *, bins: int = 10, pi_bias: float = 0.0, std_bias: float = 0.0) -> dict:
-    """Scores of `law` (a model, a `LinearGaussian` or the `ExactLaw`) on
-    held-out points x (n,) or (n, d) and y (n,); pi_bias / std_bias are
-    passed to a model.
+    """Scores of `law` (a model, a `LinearGaussian` or the `ExactLaw`: a
+    `ConditionalLaw`) on held-out points x (n,) or (n, d) and y (n,), read
+    from its ``mixture(x, pi_bias, std_bias)`` (the `ExactLaw` refuses biases).
 
     Returns {"nll": mean −log p (nats), "crps": mean CRPS (y's units),
     "pit_ks", "pit_pvalue": the PIT's KS distance to U(0, 1) and its p-value,
@@ -125,14 +115,15 @@ def scorecard(law, x: Tensor, y: Tensor, *, bins: int = 10, pi_bias: float = 0.0
     """
     check_law(law)
     bins = check_positive_int("bins", bins, maximum=10_000)
-    kw = _bias_kwargs(law, pi_bias, std_bias)
+    pi_bias, std_bias = check_bias(pi_bias, std_bias)
     x, y = _check_points(x, y)
     if y.shape[0] < bins:
         raise ValueError(f"bins must be at most the number of points ({y.shape[0]}), got {bins}")
     with torch.no_grad():
-        nll = -float(law.log_prob(x, y, **kw).double().mean())
-        crps = float(law.crps(x, y, **kw).double().mean())
-        u = law.cdf(x, y, **kw).to("cpu", torch.float64)
+        m = law.mixture(x, pi_bias=pi_bias, std_bias=std_bias)
+        nll = -float(m.log_prob(y).double().mean())
+        crps = float(m.crps(y).double().mean())
+        u = m.cdf(y).to("cpu", torch.float64)
     ks, pvalue = ks_uniform(u)
     coverage = {lvl: float(((u >= (1 - lvl) / 2) & (u <= (1 + lvl) / 2)).double().mean()) for lvl in COVERAGE_LEVELS}
     worst = max(ks_uniform(u[idx])[0] for idx in x_bins(x, bins))

@@ -4,7 +4,7 @@
 // Python (mdn_helpers/explorer.py) hands over the model's mixture on a grid of
 // g values of x, unbiased: log-weights (g, k), means (g, k), log-scales before
 // any floor (g, k), and the floor eps per component (k,) or none. Here Graves'
-// biases are applied exactly as mdn_helpers.mixture.apply_bias and the MDN head
+// biases are applied exactly as mdn_helpers.mixture.Mixture.biased and .floored
 // do: log pi = log_softmax(logits * (1 + pi_bias)), log sigma = log_sigma -
 // std_bias, then log sigma = logaddexp(log sigma, log eps) where eps > 0.
 // Samples are drawn by the Gumbel-max trick with noise drawn once from a seeded

@@ -5,7 +5,7 @@ The browser does the explorer's work: `explorer_grid` computes a model's
 any floor, and the floor eps per component); `explorer_spec` checks that grid
 and packs it (float32, base64) with the data to draw beneath; the JavaScript in
 `explorer.js` (one source, read by `explorer_js`) applies Graves' biases exactly
-as `mixture.apply_bias` and the MDN head do, samples with a seeded generator
+as `Mixture.biased` and `Mixture.floored` do for the MDN head, samples with a seeded generator
 and paints the figure. The notebook widget (`widgets.bias_explorer`) and the
 page `write_explorer_page` writes both run that script.
 """
@@ -25,6 +25,7 @@ from torch import Tensor
 
 from ._checks import check_finite_1d, check_float32_range, check_model, check_nonneg_int, check_positive_int
 from .mdn import MDN, MDNEnsemble
+from .mixture import Mixture
 from .seeding import derive_seed
 from .style import COLORS, STYLE, X_LIM, Y_LIM, _pair
 
@@ -74,26 +75,22 @@ def _component_eps(model, k: int) -> Tensor:
 
 
 def _bias(grid: ExplorerGrid, pi_bias: float, std_bias: float) -> tuple[Tensor, Tensor]:
-    """Graves' biases on the grid, as the JavaScript applies them: log π and log σ, (g, k)."""
-    log_pi = torch.log_softmax(grid.log_pi * (1.0 + pi_bias), dim=-1)
-    log_sigma = grid.log_sigma - std_bias
-    floor = grid.eps > 0
-    if bool(floor.any()):
-        log_eps = torch.where(floor, grid.eps, torch.ones_like(grid.eps)).log()
-        log_sigma = torch.where(floor, torch.logaddexp(log_sigma, log_eps.expand_as(log_sigma)), log_sigma)
-    return log_pi, log_sigma
+    """Graves' biases on the grid, then the floor, as the model and the JavaScript apply them
+    (`Mixture.biased`, `Mixture.floored`): log π and log σ, (g, k)."""
+    mix = Mixture(grid.log_pi, grid.mu, grid.log_sigma).biased(pi_bias, std_bias).floored(grid.eps)
+    return mix.log_pi, mix.scale
 
 
 @torch.no_grad()
 def explorer_grid(model, x=None, *, n_grid: int = N_GRID) -> ExplorerGrid:
     """The model's unbiased mixture at x (g,), default `n_grid` points evenly over the explorer's x range.
 
-    The model needs ``log_params(x, pi_bias, std_bias)`` (an `MDN` or `MDNEnsemble`);
+    The model needs ``mixture(x, pi_bias, std_bias)`` (an `MDN` or `MDNEnsemble`);
     its scale floor eps is read from its config. A ValueError if the grid is not
     finite, or if the model's biased mixture is not what the biases applied to
     this grid give (a model with another floor or bias rule).
     """
-    dev = check_model("model", model, "log_params").device
+    dev = check_model("model", model, "mixture").device
     if x is None:
         n_grid = check_positive_int("n_grid", n_grid, minimum=2, maximum=MAX_GRID)
         x = torch.linspace(X_LIM[0] + 5, X_LIM[1] - 5, n_grid)
@@ -104,8 +101,8 @@ def explorer_grid(model, x=None, *, n_grid: int = N_GRID) -> ExplorerGrid:
     x = x.detach().to("cpu", torch.float32)
 
     def ask(pi_bias: float, std_bias: float) -> list[Tensor]:
-        p = model.log_params(x.to(dev), pi_bias, std_bias)
-        return [t.detach().to("cpu", torch.float64) for t in p]
+        mix = model.mixture(x.to(dev), pi_bias, std_bias)
+        return [t.detach().to("cpu", torch.float64) for t in (mix.log_pi, mix.loc, mix.log_scale)]
 
     log_pi, mu, log_sigma = ask(0.0, 0.0)
     for name, t in (("log_pi", log_pi), ("mu", mu), ("log_sigma", log_sigma)):
@@ -131,7 +128,7 @@ def explorer_grid(model, x=None, *, n_grid: int = N_GRID) -> ExplorerGrid:
         and torch.allclose(got_sigma.exp(), want_sigma.exp(), rtol=1e-3, atol=0)
     ):
         raise ValueError(
-            f"model's biased mixture is not log_softmax(logits·(1 + pi_bias)) and log σ − std_bias "
+            f"model's biased mixture is not Mixture.biased (log_softmax(log π·(1 + pi_bias)), log σ − std_bias) "
             f"(with the floor eps in its config): the explorer cannot show a {type(model).__name__}"
         )
     return grid

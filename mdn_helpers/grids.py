@@ -73,4 +73,5 @@ def critic_color_range(critic, points, q: tuple[float, float] = (2.0, 98.0)) -> 
     with torch.no_grad():
         f = critic(torch.as_tensor(pts, dtype=w.dtype, device=w.device)).float().cpu().numpy().ravel()
     lo, hi = np.percentile(f, [low, high])
-    return float(lo), float(hi) if hi > lo else float(lo) + 1e-6
+    # a flat critic: a range of 1e-6 relative (at least 1e-6), which stays a range at |f| ~ 1e30
+    return float(lo), float(hi) if hi > lo else float(lo) + max(1e-6, 1e-6 * abs(float(lo)))

@@ -5,8 +5,9 @@ Gaussian mixture over y:
 
 .. math:: p(y \mid x) = \sum_k \pi_k(x)\, \mathcal N(y;\ \mu_k(x), \sigma_k(x)^2)
 
-and is trained on the negative log-likelihood; the mixture maths (NLL in log
-space, sampling, Graves' biases) is in `mixture`.
+and is trained on the negative log-likelihood. Every model returns its
+p(y | x) as a `mixture.Mixture` (``model.mixture(x)``), where the maths lives
+(log-density in log space, sampling, Graves' biases, CDF, quantiles, CRPS).
 
 Limits: networks are at most MAX_WIDTH (10^5) wide, MAX_LAYERS deep, with
 MAX_COMPONENTS components and MAX_PARAMETERS weights.
@@ -14,13 +15,11 @@ MAX_COMPONENTS components and MAX_PARAMETERS weights.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import MixtureSameFamily
 
 from ._checks import (
     MAX_WIDTH,
@@ -33,8 +32,14 @@ from ._checks import (
     check_real,
     check_weights_not_meta,
 )
-from .mixture import MixtureParams, _head_nll, apply_bias, check_bias, mixture_distribution, mixture_nll, mixture_sample
-from .scoring import mixture_cdf, mixture_crps, mixture_quantile
+from .mixture import (
+    Y_LIMIT,
+    Z_LIMIT,
+    ConditionalLaw,
+    Mixture,
+    check_bias,
+    normal_log_prob,
+)
 
 #: log σ from the head is softly bounded to (−B, B) (B·tanh(raw/B)), which keeps
 #: the NLL and its gradients finite for any raw output; inside |raw| < 1.7 it is
@@ -43,8 +48,6 @@ LOG_SIGMA_BOUND = 10.0
 #: Most mixture components; most hidden layers.
 MAX_COMPONENTS = 10_000
 MAX_LAYERS = 1_000
-#: Most values `density` may hold: m x-values × n y-values × k components.
-MAX_DENSITY_VALUES = 50_000_000
 
 
 def check_network_size(n_in: int, n_hidden: int, n_components: int, n_layers: int, what: str = "the MDN") -> None:
@@ -99,12 +102,30 @@ def _describe(t: Tensor) -> str:
 # ---------------------------------------------------------------------------
 
 
+def training_log_prob(mix: Mixture, y: Tensor) -> Tensor:
+    """log p(y) for the head's own 1-d mixtures, the training path: cheaper than
+    `Mixture.log_prob` (no guards in z), and the same number wherever both are
+    defined.
+
+    It needs no guard there: |log σ| ≤ LOG_SIGMA_BOUND + STD_BIAS_LIMIT = 50, so
+    exp(−log σ) is finite, and y is clamped at ±Y_LIMIT so that y − μ is too.
+    Neither clamp changes anything below |z| = Z_LIMIT: at |y| = 1e37,
+    |z| ≥ 1e37 / e^50 > 1e15 (unless a floor eps > 1e22, in units of y_scale,
+    widens σ beyond e^50). z is clamped at ±Z_LIMIT as in `Mixture.log_prob`:
+    finite, with finite gradients, for any finite y."""
+    z = (y.clamp(-Y_LIMIT, Y_LIMIT).unsqueeze(-1) - mix.loc) * torch.exp(-mix.scale)
+    # z may be ±inf here, but from finite factors: the clamp's zero gradient meets finite ones, never 0 · inf
+    z = z.clamp(-Z_LIMIT, Z_LIMIT)
+    return torch.logsumexp(mix.log_pi + normal_log_prob(z, mix.scale), dim=-1)
+
+
 class GaussianMixture1d(nn.Module):
     """The seed's mixture head: a linear map from features h (batch, n_in) to
-    k mixture logits, k means and k log-scales.
+    k mixture logits, k means and k log-scales, as a `Mixture`.
 
     ``sigma = exp(log_sigma − std_bias) + eps``; eps > 0 puts a floor under the
-    scales (its log is taken exactly, as logaddexp(log_sigma, log eps)).
+    scales (`Mixture.floored`: its log taken exactly, as logaddexp(log_sigma,
+    log eps)), after Graves' biases (`Mixture.biased`).
     """
 
     def __init__(self, n_in: int, n_components: int, eps: float = 0.0) -> None:
@@ -122,42 +143,23 @@ class GaussianMixture1d(nn.Module):
             raise ValueError(f"h must have shape (batch, {self.n_in}), got {tuple(h.shape)}")
         return h
 
-    def log_params(self, h: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> MixtureParams:
-        """The mixture in log space: log π, μ, log σ, each (batch, k)."""
+    def mixture(self, h: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Mixture:
+        """p(y | h) for each row of h (batch, n_in): a 1-d `Mixture` of batch shape
+        (batch,), biased (`Mixture.biased`), then floored at eps."""
         pi_bias, std_bias = check_bias(pi_bias, std_bias)
         out = self.lin(self._check_h(h).to(self.lin.weight))
         logits, mu, raw = out.split(self.n_components, dim=-1)
         log_sigma = LOG_SIGMA_BOUND * torch.tanh(raw / LOG_SIGMA_BOUND)
-        log_pi, log_sigma = apply_bias(logits, log_sigma, pi_bias, std_bias)
-        if self.eps > 0:
-            log_sigma = torch.logaddexp(log_sigma, torch.full_like(log_sigma, math.log(self.eps)))
-        return MixtureParams(log_pi, mu, log_sigma)
+        return Mixture.from_logits(logits, mu, log_sigma).biased(pi_bias, std_bias).floored(self.eps)
 
-    def params(self, h: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
-        """Mixture weights pi, means mu, scales sigma, each (batch, k)."""
-        p = self.log_params(h, pi_bias, std_bias)
-        return p.log_pi.exp(), p.mu, p.log_sigma.exp()
-
-    def nll(self, h: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
-        """−log p(y | h): h (batch, n_in), y (batch,) → (batch,); finite, with
-        finite gradients, for any finite y (far tails clamped, see `mixture_nll`)."""
+    def nll(self, h: Tensor, y: Tensor) -> Tensor:
+        """−log p(y | h): h (batch, n_in), y (batch,) → (batch,), by `training_log_prob`."""
         h = self._check_h(h)
         y = _check_y(y, h.shape[0]).to(self.lin.weight)
-        return _head_nll(self.log_params(h, pi_bias, std_bias), y)
+        return -training_log_prob(self.mixture(h), y)
 
     def forward(self, h: Tensor, y: Tensor) -> Tensor:
         return self.nll(h, y)
-
-    @torch.no_grad()
-    def sample(
-        self, h: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0, generator: torch.Generator | None = None
-    ) -> Tensor:
-        """One y per row of h: (batch,)."""
-        return mixture_sample(self.log_params(h, pi_bias, std_bias), generator)
-
-    def distribution(self, h: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> MixtureSameFamily:
-        """The mixture as a `torch.distributions.MixtureSameFamily`, batch shape (batch,)."""
-        return mixture_distribution(self.log_params(h, pi_bias, std_bias))
 
 
 def _check_y(y, batch: int) -> Tensor:
@@ -174,13 +176,15 @@ def _check_y(y, batch: int) -> Tensor:
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU}
 
 
-class MDN(nn.Module):
+class MDN(ConditionalLaw, nn.Module):
     """A mixture density network for y given x: an MLP body and a mixture head.
 
     Scaling is part of the model: the body sees (x − x_loc)/x_scale, the head
-    works on (y − y_loc)/y_scale, and every public method speaks data units.
-    `fit_mdn` sets the four from the training data. x_loc and x_scale are one
-    number each, or lists of n_in numbers (one per input feature).
+    works on (y − y_loc)/y_scale, and every public method speaks data units:
+    `mixture(x)` is p(y | x) as a `Mixture`, and the `ConditionalLaw` methods
+    (log_prob, cdf, quantile, crps, sample, density) read it. `fit_mdn` sets
+    the four from the training data. x_loc and x_scale are one number each,
+    or lists of n_in numbers (one per input feature).
 
     x may be (batch,) or (batch, 1) with n_in = 1, and is (batch, n_in) with
     more features; y is (batch,). The defaults are the network of
@@ -275,98 +279,31 @@ class MDN(nn.Module):
         """The body's output for x: (batch, n_hidden)."""
         return self.body(self._standardised_x(x))
 
-    def log_params(self, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> MixtureParams:
-        """log π, μ, log σ in data units, each (batch, k)."""
-        p = self.head.log_params(self.features(x), pi_bias, std_bias)
-        return MixtureParams(p.log_pi, p.mu * self.y_scale + self.y_loc, p.log_sigma + torch.log(self.y_scale))
+    def mixture(self, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Mixture:
+        """p(y | x) in data units, a 1-d `Mixture` of batch shape (batch,): the
+        head's (biased, floored) mixture mapped by y_loc + y_scale · y."""
+        return self.head.mixture(self.features(x), pi_bias, std_bias).affine(self.y_loc, self.y_scale)
 
-    # The methods typed `self: MDN | MDNEnsemble` are MDNEnsemble's too (it reuses them below).
-    def params(
-        self: MDN | MDNEnsemble, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """pi, mu, sigma in data units, each (batch, k)."""
-        p = self.log_params(x, pi_bias, std_bias)
-        return p.log_pi.exp(), p.mu, p.log_sigma.exp()
+    def nll(self, x: Tensor, y: Tensor) -> Tensor:
+        """−log p(y | x) in nats, per point: (batch,), the training loss's terms.
 
-    def nll(self, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
-        """−log p(y | x) in nats, per point: (batch,).
-
-        Finite, with finite gradients, for any finite y and allowed biases:
-        far in the tails z = (y − μ)/σ is clamped at ±Z_LIMIT (1e15), where the
-        NLL is already over 5e29 nats (see `mixture_nll`).
+        Computed in the head's units by `training_log_prob` (cheap, unguarded,
+        finite with finite gradients for any finite y: far in the tails z is
+        clamped at ±Z_LIMIT, where the NLL is already over 5e29 nats), plus
+        log y_scale; `mixture(x).nll(y)` is the same number up to rounding.
         """
         h = self.features(x)
         y = _check_y(y, h.shape[0]).to(h)
-        p = self.head.log_params(h, pi_bias, std_bias)
-        return _head_nll(p, (y - self.y_loc) / self.y_scale) + torch.log(self.y_scale)
+        return torch.log(self.y_scale) - training_log_prob(self.head.mixture(h), (y - self.y_loc) / self.y_scale)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         """Mean NLL over the batch (a scalar), the training loss."""
         return self.nll(x, y).mean()
 
-    @torch.no_grad()
-    def sample(
-        self: MDN | MDNEnsemble,
-        x: Tensor,
-        pi_bias: float = 0.0,
-        std_bias: float = 0.0,
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """One y per x, from the (biased) mixture: (batch,)."""
-        return mixture_sample(self.log_params(x, pi_bias, std_bias), generator)
 
-    def distribution(
-        self: MDN | MDNEnsemble, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0
-    ) -> MixtureSameFamily:
-        """p(y | x) as a `torch.distributions.MixtureSameFamily`, batch shape (batch,)."""
-        return mixture_distribution(self.log_params(x, pi_bias, std_bias))
-
-    # The scorecard's interface, shared with `data.ExactLaw` and `MDNEnsemble`.
-    def log_prob(self: MDN | MDNEnsemble, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
-        """log p(y | x) in nats, per point: (batch,); −`nll`."""
-        return -self.nll(x, y, pi_bias, std_bias)
-
-    def _params_and_y(
-        self: MDN | MDNEnsemble, x: Tensor, y: Tensor, pi_bias: float, std_bias: float
-    ) -> tuple[MixtureParams, Tensor]:
-        p = self.log_params(x, pi_bias, std_bias)
-        return p, _check_y(y, p.mu.shape[0]).to(p.mu.device)
-
-    def cdf(self: MDN | MDNEnsemble, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
-        """P(Y ≤ y | x), per point: x (batch,) or (batch, n_in), y (batch,) → (batch,), float64."""
-        return mixture_cdf(*self._params_and_y(x, y, pi_bias, std_bias))
-
-    @torch.no_grad()
-    def quantile(
-        self: MDN | MDNEnsemble, x: Tensor, q: float | Tensor, pi_bias: float = 0.0, std_bias: float = 0.0
-    ) -> Tensor:
-        """The y with P(Y ≤ y | x) = q: q a float in (0, 1) or (batch,) → (batch,), float64."""
-        return mixture_quantile(self.log_params(x, pi_bias, std_bias), q)
-
-    def crps(self: MDN | MDNEnsemble, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
-        """The CRPS of p(· | x) at y, per point (closed form, `scoring.mixture_crps`): (batch,), float64."""
-        return mixture_crps(*self._params_and_y(x, y, pi_bias, std_bias))
-
-    @torch.no_grad()
-    def density(self: MDN | MDNEnsemble, x: Tensor, y: Tensor) -> Tensor:
-        """p(y | x) on a grid: x (m,), y (n,) → (m, n); m·n·k ≤ MAX_DENSITY_VALUES."""
-        y = check_finite_1d("y", y)
-        p = self.log_params(x)
-        y = y.to(p.mu)
-        m, n = p.mu.shape[0], y.shape[0]
-        if m * n * p.mu.shape[-1] > MAX_DENSITY_VALUES:
-            raise ValueError(
-                f"x and y make a grid of {m:_} × {n:_} points × {p.mu.shape[-1]} components, more than "
-                f"the {MAX_DENSITY_VALUES:_} values allowed at once; use fewer points"
-            )
-        grid = MixtureParams(*(t.unsqueeze(1).expand(m, n, -1) for t in p))
-        return torch.exp(-mixture_nll(grid, y.expand(m, n)))
-
-
-class MDNEnsemble(nn.Module):
-    """Several MDNs as one bigger mixture: p(y|x) = (1/M) Σ_m p_m(y|x).
-
-    Same interface as `MDN`; its k is the members' k summed.
+class MDNEnsemble(ConditionalLaw, nn.Module):
+    """Several MDNs as one bigger mixture: p(y|x) = (1/M) Σ_m p_m(y|x)
+    (`Mixture.concat`). Same interface as `MDN`; its k is the members' k summed.
     """
 
     def __init__(self, members: list[MDN]) -> None:
@@ -388,32 +325,19 @@ class MDNEnsemble(nn.Module):
     def n_components(self) -> int:
         return sum(cast(MDN, m).n_components for m in self.members)
 
-    def log_params(self, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> MixtureParams:
+    def mixture(self, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Mixture:
         """The members' components side by side, each weighted 1/M; pi_bias
         sharpens the weights of the whole mixture (not each member's), as
         Graves' bias on one mixture of M·k components would."""
         pi_bias, std_bias = check_bias(pi_bias, std_bias)
-        parts = [cast(MDN, m).log_params(x, 0.0, std_bias) for m in self.members]
-        log_pi = torch.cat([p.log_pi for p in parts], -1) - math.log(len(parts))
-        return MixtureParams(
-            torch.log_softmax(log_pi * (1.0 + pi_bias), dim=-1),
-            torch.cat([p.mu for p in parts], -1),
-            torch.cat([p.log_sigma for p in parts], -1),
-        )
+        parts = [cast(MDN, m).mixture(x, 0.0, std_bias) for m in self.members]
+        return Mixture.concat(parts).biased(pi_bias, 0.0)
 
-    params = MDN.params
-    distribution = MDN.distribution
-    sample = MDN.sample
-    density = MDN.density
-    log_prob = MDN.log_prob
-    _params_and_y = MDN._params_and_y
-    cdf = MDN.cdf
-    quantile = MDN.quantile
-    crps = MDN.crps
-
-    def nll(self, x: Tensor, y: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> Tensor:
-        p = self.log_params(x, pi_bias, std_bias)
-        return mixture_nll(p, _check_y(y, p.mu.shape[0]).to(p.mu))
+    def nll(self, x: Tensor, y: Tensor) -> Tensor:
+        """−log p(y | x) in nats, per point: (batch,)."""
+        mix = self.mixture(x)
+        return mix.nll(_check_y(y, mix.batch_shape[0]).to(mix.loc))
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        """Mean NLL over the batch (a scalar)."""
         return self.nll(x, y).mean()

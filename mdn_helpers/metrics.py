@@ -41,7 +41,7 @@ from .datasets.inverted_sine import (
     seeded_sample,
     true_joint_log_density,
 )
-from .mixture import MixtureParams, mixture_nll
+from .mixture import LOG_SQRT_2PI, Mixture, normal_log_prob
 from .seeding import derive_seed
 
 if TYPE_CHECKING:
@@ -58,13 +58,14 @@ MAX_ENERGY_POINTS = 50_000
 
 @torch.no_grad()
 def heldout_nll(model: MDN | MDNEnsemble, x: Tensor, y: Tensor, chunk: int = 50_000) -> float:
-    """Mean NLL (nats) of `model` on x (n,) or (n, d) and y (n,), in chunks to bound memory."""
-    dev = check_model("model", model, "nll").device
+    """Mean NLL (nats) of `model` on x (n,) or (n, d) and y (n,), in chunks to
+    bound memory: −log p(y | x) read from ``model.mixture(x)``."""
+    dev = check_model("model", model, "mixture").device
     x, y = check_xy(x, y)
     check_positive_int("chunk", chunk)
     total = 0.0
     for s in range(0, x.shape[0], chunk):
-        total += float(model.nll(x[s : s + chunk].to(dev), y[s : s + chunk].to(dev)).sum())
+        total += float(model.mixture(x[s : s + chunk].to(dev)).nll(y[s : s + chunk].to(dev)).sum())
     return total / x.shape[0]
 
 
@@ -131,12 +132,12 @@ def mdn_joint_sample(model: MDN | MDNEnsemble, n: int = 10_000, seed: int = 0) -
     """n points (x, ŷ) of an MDN's joint, (n, 2) on the CPU: x drawn from the
     data's law, ŷ ~ MDN(x); both streams derived from `seed` (the points
     `mdn_energy_distance` scores)."""
-    dev = check_model("model", model, "sample").device
+    dev = check_model("model", model, "mixture").device
     check_positive_int("n", n, minimum=2, maximum=MAX_ENERGY_POINTS)
     check_nonneg_int("seed", seed)
     x, _ = seeded_sample(n, derive_seed(seed, "mdn_energy/x"))
     gen = torch.Generator(device=dev).manual_seed(derive_seed(seed, "mdn_energy/y"))
-    y_hat = model.sample(x.to(dev), generator=gen).cpu()
+    y_hat = model.mixture(x.to(dev)).sample(generator=gen).cpu()
     return torch.stack([x, y_hat.to(x.dtype)], 1)
 
 
@@ -174,7 +175,7 @@ def low_density_share(points, k: float = 3.0) -> float:
     pts = check_finite_2d("points", points, n_cols=2)
     k = check_real("k", k, minimum=0.0, strict=True)
     log_p = true_joint_log_density(pts[:, 0], pts[:, 1])
-    threshold = -0.5 * k * k - 0.5 * math.log(2 * math.pi) - math.log(Y_HIGH - Y_LOW)
+    threshold = -0.5 * k * k - LOG_SQRT_2PI - math.log(Y_HIGH - Y_LOW)
     return float((log_p < threshold).double().mean())
 
 
@@ -188,26 +189,26 @@ def nll_gap_by_x(model: MDN | MDNEnsemble, x: Tensor, n_grid: int = 2001) -> Ten
     KL(p(· | x) ‖ q(· | x)) = ∫ p(y | x) (log p(y | x) − log q(y | x)) dy,
     x (m,) → (m,) float64, ≥ 0 up to quadrature error.
 
-    p is the data set's exact conditional density, q the model's; the integral
-    is a trapezoid rule on `n_grid` nodes over y ∈ [-10.5, 10.5] (where p
-    lives), the same rule that normalises p. Averaged over x ~ p(x) = Z(x)/21
-    it is the model's expected held-out NLL minus `bayes_nll()`.
+    p is the data set's exact conditional density, q the model's
+    (``model.mixture(x)``); the integral is a trapezoid rule on `n_grid` nodes
+    over y ∈ [-10.5, 10.5] (where p lives), with p normalised by
+    `log_normaliser`. Averaged over x ~ p(x) = Z(x)/21 it is the model's
+    expected held-out NLL minus `bayes_nll()`.
     """
-    dev = check_model("model", model, "log_params").device
+    dev = check_model("model", model, "mixture").device
     check_positive_int("n_grid", n_grid, minimum=3, maximum=1_000_000)
     x = check_finite_1d("x", x).to(torch.float64)
     if x.shape[0] == 0:
         raise ValueError("x must not be empty")
     yg = torch.linspace(Y_LOW, Y_HIGH, n_grid, dtype=torch.float64)
-    p = model.log_params(x.float().to(dev))
-    m, k = p.mu.shape
+    mix = model.mixture(x.float().to(dev))
+    m, k = mix.batch_shape[0], mix.k
     if m * n_grid * k > MAX_GAP_VALUES:
         raise ValueError(
             f"x and n_grid make {m:_} × {n_grid:_} × {k} values, more than the {MAX_GAP_VALUES:_} "
             "allowed at once; use fewer x or a smaller n_grid"
         )
-    log_p = -0.5 * (x[:, None] - inverted_sine_f(yg)[None, :]) ** 2 - 0.5 * math.log(2 * math.pi)
-    log_p = log_p - log_normaliser(x, n_grid)[:, None]
-    grid = MixtureParams(*(t.unsqueeze(1).expand(m, n_grid, k) for t in p))
-    log_q = -mixture_nll(grid, yg.to(p.mu).expand(m, n_grid)).double().cpu()
+    log_p = normal_log_prob(x[:, None] - inverted_sine_f(yg)[None, :], 0.0) - log_normaliser(x)[:, None]
+    grid = Mixture(*(t.unsqueeze(1).expand(m, n_grid, k) for t in (mix.log_pi, mix.loc, mix.scale)))
+    log_q = grid.log_prob(yg.to(mix.loc).expand(m, n_grid)).double().cpu()
     return torch.trapezoid(log_p.exp() * (log_p - log_q), yg, dim=1)

@@ -248,7 +248,7 @@ def plot_slices(
 def plot_regression(x, y, model, *, n: int = 400, title: str = "Least squares fits the conditional mean") -> Figure:
     """The data, a regression net's prediction and the exact E[y | x]."""
     dev = check_model("model", model).device
-    if callable(getattr(model, "nll", None)):
+    if callable(getattr(model, "mixture", None)):
         raise TypeError(
             f"model must be a regression net, model(x) → (n,), such as a MeanRegressor; got a "
             f"{type(model).__name__} (for an MDN, plot_density_comparison or plot_slices)"
@@ -281,7 +281,7 @@ def plot_bias_grid(
     title: str = "Graves' sampling biases: pi_bias (columns), std_bias (rows)",
 ) -> Figure:
     """A static grid of biased samples, for readers without a live kernel."""
-    check_model("model", model, "sample")
+    check_model("model", model, "mixture")
     check_positive_int("n", n, maximum=MAX_PLOT_POINTS)
     pi_biases, std_biases = (
         _numbers("pi_biases", pi_biases, max_length=8),
@@ -311,7 +311,8 @@ def plot_bias_grid(
             ax = axes[r, c]
             # the same noise in every panel
             g = torch.Generator(device=dev).manual_seed(derive_seed(seed, "bias_grid/noise"))
-            ys = model.sample(xs.to(dev), pi_bias=pb, std_bias=sb, generator=g).cpu()
+            with torch.no_grad():
+                ys = model.mixture(xs.to(dev), pi_bias=pb, std_bias=sb).sample(generator=g).cpu()
             if data is not None:
                 ax.scatter(data[0], data[1], s=1.5, color=COLORS["data"], alpha=0.25, linewidths=0, label="data")
             ax.scatter(xs.numpy(), ys.numpy(), s=1.5, color=COLORS["model"], linewidths=0, label="samples")
@@ -418,7 +419,7 @@ def plot_components(
     no weight at some x fade out there; `data=(x, y)` draws the data beneath
     the means.
     """
-    dev = check_model("model", model, "params").device
+    dev = check_model("model", model, "mixture").device
     check_positive_int("n", n, minimum=2, maximum=MAX_CURVE_POINTS)
     lo, hi = _numbers("x_lim", x_lim, length=2)
     if not lo < hi:
@@ -429,7 +430,8 @@ def plot_components(
         data = _pair(data[0], data[1], "data[0]", "data[1]")
     x_grid = torch.linspace(lo, hi, n)
     with torch.no_grad():
-        pi, mu, sigma = (t.detach().float().cpu().numpy() for t in model.params(x_grid.to(dev)))
+        mix = model.mixture(x_grid.to(dev))
+        pi, mu, sigma = (t.detach().float().cpu().numpy() for t in (mix.log_pi.exp(), mix.loc, mix.log_scale.exp()))
     k = pi.shape[1]
     if k > 20:
         raise ValueError(f"model has {k} components; plot_components draws at most 20 (one colour each)")

@@ -119,8 +119,11 @@ def test_scorecard_and_plot_pit_take_it_and_agree_with_scipy():
     fig = plot_pit(law, x, y, bins=2, exact=False, label="linear-Gaussian")
     assert len(fig.axes) == 3
     plt.close(fig)
+    # std_bias shrinks the law's sd as it does a model's scales (Mixture.biased): the scorecard of N(mean, (sd/e)²)
+    sharp = mh.scorecard(law, x, y, bins=4, std_bias=1.0)
+    assert sharp["nll"] == pytest.approx(-stats.norm.logpdf(y.numpy(), mean, law.sd / math.e).mean(), rel=1e-10)
     with pytest.raises(ValueError, match="std_bias"):
-        mh.scorecard(law, x, y, std_bias=1.0)
+        mh.scorecard(law, x, y, std_bias=100.0)
 
 
 def test_bad_arguments_are_named():
@@ -130,8 +133,8 @@ def test_bad_arguments_are_named():
         law.log_prob(x[:, 0], y)  # 1 feature given to a law of 2
     with pytest.raises(ValueError, match="y must have shape"):
         law.cdf(x, y[:5])
-    with pytest.raises(ValueError, match="density"):
-        law.density(x[:, 0], y)
+    with pytest.raises(ValueError, match="x must be of shape"):
+        law.density(x[:, 0], y)  # a grid over one input; this law has two
     with pytest.raises(ValueError, match=r"^sd must be > 0"):
         mh.LinearGaussian(torch.tensor([0.0, 1.0]), 0.0)
     with pytest.raises(ValueError, match=r"^coef must have shape \(d \+ 1,\)"):

@@ -488,9 +488,14 @@ BIASES = [(0.0, 0.0), (1.0, 0.5), (2.5, 3.0), (5.0, 10.0)]
 ROWS = [0, 57, 123, 250, 399]  # grid points (x from -15 to 15)
 
 
+def _pms(mix):
+    """A 1-d mixture's weights π, means μ and scales σ."""
+    return mix.log_pi.exp(), mix.loc, mix.log_scale.exp()
+
+
 @pytest.mark.parametrize("name", ["trained", "eps", "ensemble"])
 def test_explorer_page_biases_are_the_models(page, explorer_pages, name):
-    """The weights and scales the JavaScript computes are `model.params(x, pi_bias, std_bias)`."""
+    """The weights and scales the JavaScript computes are `model.mixture(x, pi_bias, std_bias)`'s."""
     model, grid, path = explorer_pages[name]
     seen = open_offline(page, path)
     xs = np.array(page.evaluate("() => mdnExplorer.grid"), dtype=np.float32)
@@ -500,7 +505,7 @@ def test_explorer_page_biases_are_the_models(page, explorer_pages, name):
     for pb, sb in BIASES:
         got = page.evaluate("([pb, sb]) => mdnExplorer.params(pb, sb)", [pb, sb])
         with torch.no_grad():
-            want = [t.double().numpy() for t in model.params(x, pb, sb)]
+            want = [t.double().numpy() for t in _pms(model.mixture(x, pb, sb))]
         for field, w in zip(("pi", "mu", "sigma"), want):
             g = np.array(got[field]).reshape(-1, k)[ROWS]
             np.testing.assert_allclose(
@@ -525,7 +530,7 @@ def test_explorer_page_samples_follow_the_mixture(page, explorer_pages):
     for (pb, sb), seed in zip([(0.0, 0.0), (1.0, 0.5), (3.0, 1.0)], (11, 12, 13)):
         y = np.array(page.evaluate("([r, pb, sb, s]) => mdnExplorer.sampleAt(r, pb, sb, 5000, s)", [row, pb, sb, seed]))
         with torch.no_grad():
-            pi, mu, sigma = (t[0].double().numpy() for t in model.params(x, pb, sb))
+            pi, mu, sigma = (t[0].double().numpy() for t in _pms(model.mixture(x, pb, sb)))
         p = stats.kstest(y, lambda v: (pi * stats.norm.cdf((np.asarray(v)[:, None] - mu) / sigma)).sum(-1)).pvalue
         assert p > 0.01, (pb, sb, p)
         # same seed, same draws; another seed, others
@@ -533,6 +538,6 @@ def test_explorer_page_samples_follow_the_mixture(page, explorer_pages):
         assert again == y.tolist()
     # and against a wrong mixture (the unbiased one), the test has the power to say no
     with torch.no_grad():
-        pi, mu, sigma = (t[0].double().numpy() for t in model.params(x, 0.0, 0.0))
+        pi, mu, sigma = (t[0].double().numpy() for t in _pms(model.mixture(x, 0.0, 0.0)))
     y = np.array(page.evaluate("([r]) => mdnExplorer.sampleAt(r, 3, 1, 5000, 14)", [row]))
     assert stats.kstest(y, lambda v: (pi * stats.norm.cdf((np.asarray(v)[:, None] - mu) / sigma)).sum(-1)).pvalue < 1e-6

@@ -30,6 +30,7 @@ from mdn_helpers.explorer import (
     write_explorer_page,
 )
 from mdn_helpers.mdn import MDN, MDNEnsemble
+from mdn_helpers.mixture import Mixture
 from mdn_helpers.widgets import STATIC_TEXT, ExplorerCanvas, bias_explorer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +63,8 @@ def test_grid_with_the_biases_applied_is_the_models_mixture(name):
     assert grid.x.shape == (50,) and grid.mu.shape == (50, model.n_components)
     for pb, sb in BIASES:
         with torch.no_grad():
-            pi, mu, sigma = (t.double().numpy() for t in model.params(grid.x.float(), pb, sb))
+            mix = model.mixture(grid.x.float(), pb, sb)
+            pi, mu, sigma = (t.double().numpy() for t in (mix.log_pi.exp(), mix.loc, mix.log_scale.exp()))
         got_pi, got_sigma = _bias_like_the_js(grid, pb, sb)
         np.testing.assert_allclose(got_pi, pi, rtol=1e-5, atol=1e-12, err_msg=f"{name} pi at {pb, sb}")
         np.testing.assert_allclose(got_sigma, sigma, rtol=1e-5, err_msg=f"{name} sigma at {pb, sb}")
@@ -80,7 +82,7 @@ def test_the_floor_is_kept_under_the_scales():
 def test_explorer_grid_refuses_models_it_cannot_show():
     with pytest.raises(TypeError, match=r"model must be a torch\.nn\.Module"):
         explorer_grid(None)
-    with pytest.raises(TypeError, match=r"model must have a .log_params\(\) method"):
+    with pytest.raises(TypeError, match=r"model must have a .mixture\(\) method"):
         explorer_grid(torch.nn.Linear(1, 1))
     broken = MDN(n_hidden=4, n_components=2)
     with torch.no_grad():
@@ -97,9 +99,9 @@ def test_explorer_grid_refuses_models_it_cannot_show():
         explorer_grid(MDN(n_hidden=4, n_components=2), n_grid=1)
 
     class OtherFloor(MDN):  # a floor the explorer does not know about
-        def log_params(self, x, pi_bias=0.0, std_bias=0.0):
-            p = super().log_params(x, pi_bias, std_bias)
-            return p._replace(log_sigma=torch.logaddexp(p.log_sigma, torch.zeros_like(p.log_sigma)))
+        def mixture(self, x, pi_bias=0.0, std_bias=0.0):
+            m = super().mixture(x, pi_bias, std_bias)
+            return Mixture(m.log_pi, m.loc, torch.logaddexp(m.log_scale, torch.zeros_like(m.log_scale)))
 
     with pytest.raises(ValueError, match="the explorer cannot show a OtherFloor"):
         explorer_grid(OtherFloor(n_hidden=4, n_components=2))

@@ -52,7 +52,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import mdn_helpers as mh
-from mdn_helpers import grids, mixture, plots
+from mdn_helpers import grids, plots
 from mdn_helpers.loop import History
 from mdn_helpers.seeding import seeded_init
 
@@ -73,7 +73,10 @@ X, Y = mh.seeded_sample(40, 0)
 LAW = mh.ExactLaw()
 LINEAR = mh.fit_linear_gaussian(X, Y)
 PTS = torch.stack([X, Y], 1)
-P = mixture.MixtureParams(torch.log_softmax(torch.zeros(5, 3), -1), torch.zeros(5, 3), torch.zeros(5, 3))
+P = mh.Mixture(torch.log_softmax(torch.zeros(5, 3), -1), torch.zeros(5, 3), torch.zeros(5, 3))
+P2 = mh.Mixture(
+    torch.log_softmax(torch.zeros(5, 3), -1), torch.zeros(5, 3, 2), scale_tril=torch.eye(2).expand(5, 3, 2, 2)
+)
 HIST = History(
     per_step={"loss": [2.0, 1.5], "lip_mean": [0.5, 0.4]},
     eval_steps=[0, 2],
@@ -101,15 +104,17 @@ CASES = [
     Case("sample_inverted_sine", mh.sample_inverted_sine, dict(n=5), ("n", "generator", "device")),
     Case("seeded_sample", mh.seeded_sample, dict(n=5, seed=0), ("n", "seed", "device")),
     Case("inverted_sine_f", mh.inverted_sine_f, dict(y=Y), ("y",)),
-    Case("true_log_density", mh.true_log_density, dict(x=X, y=Y, n_grid=101), ("x", "y", "n_grid")),
+    Case("true_log_density", mh.true_log_density, dict(x=X, y=Y), ("x", "y")),
     Case("true_joint_log_density", mh.true_joint_log_density, dict(x=X, y=Y), ("x", "y")),
     Case(
         "true_conditional_density",
         mh.true_conditional_density,
-        dict(x=X[:3], y=Y[:4], n_grid=101),
-        ("x", "y", "n_grid"),
+        dict(x=X[:3], y=Y[:4]),
+        ("x", "y"),
     ),
-    Case("bayes_nll", mh.bayes_nll, dict(n_grid=101, n_x=101, x_pad=8.0), ("n_grid", "n_x", "x_pad")),
+    Case("bayes_nll", mh.bayes_nll, dict(n_x=101, x_pad=8.0), ("n_x", "x_pad")),
+    Case("log_normaliser", mh.data.log_normaliser, dict(x=X), ("x",)),
+    Case("true_conditional_mean", mh.data.true_conditional_mean, dict(x=X), ("x",)),
     Case(
         "make_splits",
         mh.make_splits,
@@ -126,13 +131,43 @@ CASES = [
     ),
     Case("GaussianMixture1d", mh.GaussianMixture1d, dict(n_in=3, n_components=2), ("n_in", "n_components", "eps")),
     Case("MDNEnsemble", mh.MDNEnsemble, dict(members=[MODEL]), ("members",)),
-    Case("MDN.nll", MODEL.nll, dict(x=X, y=Y, pi_bias=0.5, std_bias=0.5), ("x", "y", "pi_bias", "std_bias")),
+    Case("MDN.nll", MODEL.nll, dict(x=X, y=Y), ("x", "y")),
     Case("MDN.sample", MODEL.sample, dict(x=X, pi_bias=0.5, std_bias=0.5), ("x", "pi_bias", "std_bias", "generator")),
-    Case("MDN.log_params", MODEL.log_params, dict(x=X), ("x", "pi_bias", "std_bias")),
+    Case("MDN.mixture", MODEL.mixture, dict(x=X), ("x", "pi_bias", "std_bias")),
     Case("MDN.density", MODEL.density, dict(x=X[:5], y=Y[:6]), ("x", "y")),
-    Case("MDNEnsemble.nll", ENSEMBLE.nll, dict(x=X, y=Y), ("x", "y", "pi_bias", "std_bias")),
-    Case("mixture_nll", mixture.mixture_nll, dict(p=P, y=torch.zeros(5)), ("p", "y")),
-    Case("mixture_sample", mixture.mixture_sample, dict(p=P), ("p", "generator")),
+    Case("MDN.log_prob", MODEL.log_prob, dict(x=X, y=Y), ("x", "y")),
+    Case("MDNEnsemble.nll", ENSEMBLE.nll, dict(x=X, y=Y), ("x", "y")),
+    Case("MDNEnsemble.mixture", ENSEMBLE.mixture, dict(x=X), ("x", "pi_bias", "std_bias")),
+    Case("GaussianMixture1d.mixture", MODEL.head.mixture, dict(h=torch.zeros(5, 8)), ("h", "pi_bias", "std_bias")),
+    Case(
+        "Mixture",
+        mh.Mixture,
+        dict(log_pi=P.log_pi, loc=P.loc, log_scale=P.log_scale),
+        ("log_pi", "loc", "log_scale", "scale_tril"),
+    ),
+    Case(
+        "Mixture(scale_tril)",
+        mh.Mixture,
+        dict(log_pi=P2.log_pi, loc=P2.loc, scale_tril=P2.scale_tril),
+        ("log_pi", "loc", "log_scale", "scale_tril"),
+    ),
+    Case(
+        "Mixture.from_logits",
+        mh.Mixture.from_logits,
+        dict(logits=P.log_pi, loc=P.loc, log_scale=P.log_scale),
+        ("logits",),
+        aliases={"logits": ("log_pi",)},  # the mixture's log_pi is log_softmax(logits)
+    ),
+    Case("Mixture.concat", mh.Mixture.concat, dict(mixtures=[P, P]), ("mixtures",)),
+    Case("Mixture.nll", P.nll, dict(y=torch.zeros(5)), ("y",)),
+    Case("Mixture.log_prob (d = 2)", P2.log_prob, dict(y=torch.zeros(5, 2)), ("y",)),
+    Case("Mixture.sample", P.sample, dict(n=3), ("n", "generator")),
+    Case("Mixture.sample (d = 2)", P2.sample, dict(n=3), ("n", "generator")),
+    Case("Mixture.biased", P.biased, dict(pi_bias=1.0, std_bias=0.5), ("pi_bias", "std_bias")),
+    Case("Mixture.biased (d = 2)", P2.biased, dict(pi_bias=1.0, std_bias=0.5), ("pi_bias", "std_bias")),
+    Case("Mixture.floored", P.floored, dict(eps=0.1), ("eps",)),
+    Case("Mixture.affine", P.affine, dict(shift=1.0, scale=2.0), ("shift", "scale")),
+    Case("Mixture.affine (d = 2)", P2.affine, dict(shift=1.0, scale=2.0), ("shift", "scale")),
     Case(
         "fit_mdn",
         mh.fit_mdn,
@@ -230,24 +265,29 @@ CASES = [
         dict(generator=GEN, n=20, seed=0),
         ("generator", "n", "seed"),
     ),
-    Case("mixture_cdf", mh.mixture_cdf, dict(p=P, y=torch.zeros(5)), ("p", "y")),
-    Case("mixture_quantile", mh.mixture_quantile, dict(p=P, q=0.3), ("p", "q")),
-    Case("mixture_interval", mh.mixture_interval, dict(p=P, level=0.9), ("p", "level")),
-    Case("mixture_crps", mh.mixture_crps, dict(p=P, y=torch.zeros(5)), ("p", "y")),
+    Case("Mixture.cdf", P.cdf, dict(y=torch.zeros(5)), ("y",)),
+    Case("Mixture.quantile", P.quantile, dict(q=0.3), ("q",)),
+    Case("Mixture.interval", P.interval, dict(level=0.9), ("level",)),
+    Case("Mixture.crps", P.crps, dict(y=torch.zeros(5)), ("y",)),
+    Case("ExactLaw.mixture", LAW.mixture, dict(x=X), ("x", "pi_bias", "std_bias")),
+    Case("ExactConditional.interval", LAW.mixture(X).interval, dict(level=0.9), ("level",)),
+    Case("ExactConditional.sample", LAW.mixture(X[:5]).sample, dict(n=2), ("n", "generator")),
+    Case("ExactLaw.density", LAW.density, dict(x=X[:5], y=Y[:6]), ("x", "y")),
     Case("ExactLaw", mh.ExactLaw, dict(n_panels=10, order=4, chunk=8), ("n_panels", "order", "chunk")),
     Case("ExactLaw.log_prob", LAW.log_prob, dict(x=X, y=Y), ("x", "y")),
     Case("ExactLaw.cdf", LAW.cdf, dict(x=X, y=Y), ("x", "y")),
     Case("ExactLaw.quantile", LAW.quantile, dict(x=X, q=0.7), ("x", "q")),
     Case("ExactLaw.crps", LAW.crps, dict(x=X, y=Y), ("x", "y")),
-    Case("MDN.cdf", MODEL.cdf, dict(x=X, y=Y, std_bias=0.5), ("x", "y", "pi_bias", "std_bias")),
-    Case("MDN.quantile", MODEL.quantile, dict(x=X, q=0.2), ("x", "q", "pi_bias", "std_bias")),
-    Case("MDN.crps", MODEL.crps, dict(x=X, y=Y), ("x", "y", "pi_bias", "std_bias")),
+    Case("MDN.cdf", MODEL.cdf, dict(x=X, y=Y), ("x", "y")),
+    Case("MDN.quantile", MODEL.quantile, dict(x=X, q=0.2), ("x", "q")),
+    Case("MDN.crps", MODEL.crps, dict(x=X, y=Y), ("x", "y")),
     Case("MDNEnsemble.cdf", ENSEMBLE.cdf, dict(x=X, y=Y), ("x", "y")),
     Case(
         "scorecard", mh.scorecard, dict(law=MODEL, x=X, y=Y, bins=4), ("law", "x", "y", "bins", "pi_bias", "std_bias")
     ),
     Case("fit_linear_gaussian", mh.fit_linear_gaussian, dict(x=X, y=Y), ("x", "y")),
     Case("LinearGaussian", mh.LinearGaussian, dict(coef=torch.tensor([0.0, 1.0]), sd=1.0), ("coef", "sd")),
+    Case("LinearGaussian.mixture", LINEAR.mixture, dict(x=X), ("x", "pi_bias", "std_bias")),
     Case("LinearGaussian.log_prob", LINEAR.log_prob, dict(x=X, y=Y), ("x", "y")),
     Case("LinearGaussian.cdf", LINEAR.cdf, dict(x=X, y=Y), ("x", "y")),
     Case("LinearGaussian.quantile", LINEAR.quantile, dict(x=X, q=0.7), ("x", "q")),
@@ -532,19 +572,20 @@ class Pair:
 
 
 def _p(fn: Callable) -> Callable:
-    """fn(p, ...) as fn(log_pi, mu, log_sigma, ...): the three fields of a MixtureParams must agree too."""
-    return lambda log_pi, mu, log_sigma, **kw: fn(mixture.MixtureParams(log_pi, mu, log_sigma), **kw)
+    """fn(mixture, ...) as fn(log_pi, loc, log_scale, ...): the three fields of a Mixture must agree too."""
+    return lambda log_pi, loc, log_scale, **kw: fn(mh.Mixture(log_pi, loc, log_scale), **kw)
 
 
 _XY = (("x", "y"),)
 _SELF = {"model": ("n_in", "this model", "this law")}  # how a method's errors name its own model (self)
-_P = dict(log_pi=P.log_pi, mu=P.mu, log_sigma=P.log_sigma)
-_P_ROWS = ("log_pi", "mu", "log_sigma")
-_P_ALIASES = {"log_pi": ("p",), "mu": ("p",), "log_sigma": ("p",)}
+_P = dict(log_pi=P.log_pi, loc=P.loc, log_scale=P.log_scale)
+_P_ROWS = ("log_pi", "loc", "log_scale")
+#: a mismatch among the fields is named by the field checked against log_pi, or as the mixture's scales
+_P_ALIASES = {name: ("log_pi", "loc", "log_scale", "scales") for name in _P_ROWS}
 PAIRS = [
-    Pair("true_log_density", mh.true_log_density, dict(x=X, y=Y, n_grid=101), rows=_XY),
+    Pair("true_log_density", mh.true_log_density, dict(x=X, y=Y), rows=_XY),
     Pair("true_joint_log_density", mh.true_joint_log_density, dict(x=X, y=Y), rows=_XY),
-    Pair("true_conditional_density", mh.true_conditional_density, dict(x=X[:3], y=Y[:4], n_grid=101)),
+    Pair("true_conditional_density", mh.true_conditional_density, dict(x=X[:3], y=Y[:4])),
     Pair("InvertedSine(x, y)", lambda x, y: mh.InvertedSine(x=x, y=y).tensors(), dict(x=X, y=Y), rows=_XY),
     Pair("MDNEnsemble", lambda members: mh.MDNEnsemble(members).nll(X, Y), dict(members=[MODEL, MODEL])),
     *(
@@ -613,12 +654,12 @@ PAIRS = [
             aliases=_P_ALIASES,
         )
         for name, fn in (
-            ("mixture_nll", mixture.mixture_nll),
-            ("mixture_cdf", mh.mixture_cdf),
-            ("mixture_crps", mh.mixture_crps),
+            ("Mixture.nll", mh.Mixture.nll),
+            ("Mixture.cdf", mh.Mixture.cdf),
+            ("Mixture.crps", mh.Mixture.crps),
         )
     ),
-    Pair("mixture_sample", _p(mixture.mixture_sample), dict(_P), rows=(_P_ROWS,), cols=(_P_ROWS,), aliases=_P_ALIASES),
+    Pair("Mixture.sample", _p(mh.Mixture.sample), dict(_P), rows=(_P_ROWS,), cols=(_P_ROWS,), aliases=_P_ALIASES),
     *(
         Pair(
             name,
@@ -629,8 +670,8 @@ PAIRS = [
             aliases=_P_ALIASES,
         )
         for name, fn, level in (
-            ("mixture_quantile", mh.mixture_quantile, "q"),
-            ("mixture_interval", mh.mixture_interval, "level"),
+            ("Mixture.quantile", mh.Mixture.quantile, "q"),
+            ("Mixture.interval", mh.Mixture.interval, "level"),
         )
     ),
     Pair("energy_distance", mh.energy_distance, dict(a=PTS[:10], b=PTS[10:20], chunk=4), cols=(("a", "b"),)),
@@ -975,15 +1016,14 @@ FOUND = {
         ("z",),
     ),
     **{
-        f"{name}, p.{field_} on meta": (name, "device", {field_: P[i].to("meta")}, ("p",))
-        for name in ("mixture_nll", "mixture_cdf", "mixture_crps", "mixture_sample", "mixture_quantile")
-        for i, field_ in enumerate(_P_ROWS)
+        f"{name}, {field_} on meta": (name, "device", {field_: _P[field_].to("meta")}, (field_,))
+        for name in ("Mixture.nll", "Mixture.cdf", "Mixture.crps", "Mixture.sample", "Mixture.quantile")
+        for field_ in _P_ROWS
     },
     **{
-        f"{name}, integer p.{field_}": (name, "dtype", {field_: P[i].to(torch.int64)}, ("p",))
-        for name in ("mixture_nll", "mixture_sample")
-        for field_ in ("log_pi", "mu")
-        for i in [_P_ROWS.index(field_)]
+        f"{name}, integer {field_}": (name, "dtype", {field_: _P[field_].to(torch.int64)}, (field_,))
+        for name in ("Mixture.nll", "Mixture.sample")
+        for field_ in ("log_pi", "loc")
     },
 }
 

@@ -139,7 +139,7 @@ def test_models_that_are_not_models_get_named_errors():
         mdn_energy_distance(None)
     with pytest.raises(TypeError, match=r"generator must be a torch\.nn\.Module"):
         slogan_energy_distance(None)
-    with pytest.raises(TypeError, match=r"model must have a .nll\(\) method"):
+    with pytest.raises(TypeError, match=r"model must have a .mixture\(\) method"):
         heldout_nll(nn.Linear(1, 1), x, y)
     with pytest.raises(ValueError, match="model has no parameters"):
         mdn_energy_distance(MDNWithoutWeights())
@@ -152,8 +152,8 @@ def test_models_that_are_not_models_get_named_errors():
 
 
 class MDNWithoutWeights(torch.nn.Module):
-    def sample(self, x, generator=None):
-        return x
+    def mixture(self, x, pi_bias=0.0, std_bias=0.0):
+        raise AssertionError("never reached: the model has no weights")
 
 
 def test_sizes_that_would_run_for_hours_are_refused():
@@ -245,7 +245,7 @@ def test_nll_gap_by_x_against_quad_with_torch_distributions():
     f = lambda t: 7 * math.sin(0.75 * t) + 0.5 * t
     for x0, g in zip(xs.tolist(), gap.tolist()):
         with torch.no_grad():
-            dist = model.distribution(torch.tensor([x0]))
+            dist = model.mixture(torch.tensor([x0])).to_distribution()
         z, _ = integrate.quad(lambda t: stats.norm.pdf(x0 - f(t)), -10.5, 10.5, limit=200)
 
         def integrand(t):
@@ -331,24 +331,29 @@ def test_heldout_nll_in_chunks_is_the_mean_over_every_point(n):
         ens = MDNEnsemble([single, MDN(n_hidden=8, n_components=2, y_scale=5.0)])
     for model in (single, ens):
         with torch.no_grad():
-            want = float(-model.distribution(x).log_prob(y).double().mean())
+            want = float(-model.mixture(x).to_distribution().log_prob(y).double().mean())
         for chunk in (5, 3, 1, 50_000):
             assert heldout_nll(model, x, y, chunk=chunk) == pytest.approx(want, rel=1e-5, abs=1e-6), (model, chunk)
 
 
 @pytest.mark.parametrize("n", [6, 7, 5])
 def test_log_normaliser_in_chunks_matches_scipy_quad(n):
-    """log Z(x) = log ∫ φ(x − f(y)) dy over [−10.5, 10.5] with chunk = 3 and n ≡ 0, 1, −1 (mod 3),
-    against scipy's adaptive quadrature at every x."""
+    """log Z(x) = log ∫ φ(x − f(y)) dy over [−10.5, 10.5] (ExactLaw's panels) with chunk = 3 and
+    n ≡ 0, 1, −1 (mod 3), against scipy's adaptive quadrature at every x."""
     from scipy import integrate
 
-    from mdn_helpers.datasets.inverted_sine import log_normaliser
+    from mdn_helpers.datasets.inverted_sine import ExactLaw, log_normaliser
 
     xs = torch.linspace(-12.0, 9.0, n, dtype=torch.float64)
-    got = log_normaliser(xs, chunk=3).tolist()
+    got = ExactLaw(chunk=3).log_normaliser(xs).tolist()
     for x0, g in zip(xs.tolist(), got, strict=True):
         z, _ = integrate.quad(
-            lambda t, x0=x0: stats.norm.pdf(x0 - (7 * math.sin(0.75 * t) + 0.5 * t)), -10.5, 10.5, limit=200
+            lambda t, x0=x0: stats.norm.pdf(x0 - (7 * math.sin(0.75 * t) + 0.5 * t)),
+            -10.5,
+            10.5,
+            limit=200,
+            epsabs=0,
+            epsrel=1e-13,
         )
-        assert g == pytest.approx(math.log(z), abs=1e-5), x0
-    torch.testing.assert_close(log_normaliser(xs, chunk=1), log_normaliser(xs, chunk=4096), rtol=1e-14, atol=1e-14)
+        assert g == pytest.approx(math.log(z), abs=1e-8), x0
+    torch.testing.assert_close(ExactLaw(chunk=1).log_normaliser(xs), log_normaliser(xs), rtol=1e-14, atol=1e-14)

@@ -395,15 +395,15 @@ def test_teaching_code_is_checked_against_the_package(nb):
 
 
 def test_the_teaching_rule_can_fail():
-    head = "import torch\nfrom mdn_helpers import MDN\nfrom mdn_helpers.mixture import mixture_nll"
+    head = "import torch\nfrom mdn_helpers import MDN\nfrom mdn_helpers.mixture import Mixture"
     own = "def nll(p, y):\n    return -y"
-    ok = "torch.testing.assert_close(nll(p, y), mixture_nll(p, y))"
+    ok = "torch.testing.assert_close(nll(p, y), Mixture.nll(p, y))"
     assert teaching_checks([head, own, ok]) == {"nll": True}
     assert teaching_checks([head, own]) == {"nll": False}  # never checked
     assert teaching_checks([head, own, "torch.testing.assert_close(nll(p, y), nll(p, y))"]) == {"nll": False}
     assert teaching_checks([head, own, "torch.testing.assert_close(nll(p, y), torch.zeros(3))"]) == {"nll": False}
     assert teaching_checks([head, ok.replace("nll(p", "nll2(p"), own]) == {"nll": False}  # checked before defined
-    ref = "r = mixture_nll(p, y)"
+    ref = "r = Mixture.nll(p, y)"
     assert teaching_checks([head, own, ref, "a = nll(p, y)", "assert torch.allclose(a, r)"]) == {"nll": True}
     loop = "net = MDN()\nfor i in range(3):\n    loss = net(x, y)\n    loss.backward()"
     pkg_loop = "from mdn_helpers import fit_mdn\nm, h = fit_mdn(x, y)"
@@ -420,10 +420,10 @@ def test_the_teaching_rule_can_fail():
 # (`nll`, a lambda or a loop) must come out unchecked.
 HEAD = (
     "import torch\nimport numpy as np\nfrom mdn_helpers import MDN, fit_mdn\n"
-    + "from mdn_helpers.mixture import mixture_nll"
+    + "from mdn_helpers.mixture import Mixture"
 )
 OWN = "def nll(p, y):\n    return -y"
-OK = "torch.testing.assert_close(nll(p, y), mixture_nll(p, y))"
+OK = "torch.testing.assert_close(nll(p, y), Mixture.nll(p, y))"
 LAMBDA = "nll = lambda p, y: -y"
 GRAD_LOOP = "net = MDN()\nfor i in range(3):\n    loss = net(x, y)\n    (g,) = torch.autograd.grad(loss, net.mu)"
 PKG_LOOP = "m, h = fit_mdn(x, y)"
@@ -440,8 +440,8 @@ VACUOUS = {
         "nll",
     ),
     "a loop that may not run": ([HEAD, OWN, f"for _ in []:\n    {OK}"], "nll"),
-    "allclose not asserted": ([HEAD, OWN, "torch.allclose(nll(p, y), mixture_nll(p, y))"], "nll"),
-    "an assert that always holds": ([HEAD, OWN, "assert torch.allclose(nll(p, y), mixture_nll(p, y)) or True"], "nll"),
+    "allclose not asserted": ([HEAD, OWN, "torch.allclose(nll(p, y), Mixture.nll(p, y))"], "nll"),
+    "an assert that always holds": ([HEAD, OWN, "assert torch.allclose(nll(p, y), Mixture.nll(p, y)) or True"], "nll"),
     # huge or unstated tolerances
     "atol=1e30": ([HEAD, OWN, OK[:-1] + ", rtol=0, atol=1e30)"], "nll"),
     "rtol=1e9": ([HEAD, OWN, OK[:-1] + ", rtol=1e9, atol=0)"], "nll"),
@@ -449,40 +449,40 @@ VACUOUS = {
     "atol=inf": ([HEAD, OWN, OK[:-1] + ", rtol=0, atol=float('inf'))"], "nll"),
     "a tolerance in a variable": ([HEAD, OWN, "tol = 1e30", OK[:-1] + ", rtol=tol, atol=tol)"], "nll"),
     "tolerances in **options": ([HEAD, OWN, "opts = dict(rtol=1e9, atol=1e9)", OK[:-1] + ", **opts)"], "nll"),
-    "positional tolerances": ([HEAD, OWN, "assert torch.allclose(nll(p, y), mixture_nll(p, y), 1e9, 1e9)"], "nll"),
-    "numpy's positional rtol": ([HEAD, OWN, "np.testing.assert_allclose(nll(p, y), mixture_nll(p, y), 1e9)"], "nll"),
+    "positional tolerances": ([HEAD, OWN, "assert torch.allclose(nll(p, y), Mixture.nll(p, y), 1e9, 1e9)"], "nll"),
+    "numpy's positional rtol": ([HEAD, OWN, "np.testing.assert_allclose(nll(p, y), Mixture.nll(p, y), 1e9)"], "nll"),
     # metadata instead of values
-    ".shape": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y).shape, mixture_nll(p, y).shape)"], "nll"),
-    "len()": ([HEAD, OWN, "torch.testing.assert_close(len(nll(p, y)), len(mixture_nll(p, y)))"], "nll"),
-    ".dtype": ([HEAD, OWN, "assert torch.equal(nll(p, y).dtype, mixture_nll(p, y).dtype)"], "nll"),
-    ".size()": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y).size(0), mixture_nll(p, y).size(0))"], "nll"),
-    ".numel()": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y).numel(), mixture_nll(p, y).numel())"], "nll"),
+    ".shape": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y).shape, Mixture.nll(p, y).shape)"], "nll"),
+    "len()": ([HEAD, OWN, "torch.testing.assert_close(len(nll(p, y)), len(Mixture.nll(p, y)))"], "nll"),
+    ".dtype": ([HEAD, OWN, "assert torch.equal(nll(p, y).dtype, Mixture.nll(p, y).dtype)"], "nll"),
+    ".size()": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y).size(0), Mixture.nll(p, y).size(0))"], "nll"),
+    ".numel()": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y).numel(), Mixture.nll(p, y).numel())"], "nll"),
     "the shape on one side": (
-        [HEAD, OWN, "torch.testing.assert_close(torch.tensor(nll(p, y).shape), mixture_nll(p, y))"],
+        [HEAD, OWN, "torch.testing.assert_close(torch.tensor(nll(p, y).shape), Mixture.nll(p, y))"],
         "nll",
     ),
     "the shape through a variable": (
-        [HEAD, OWN, "a = nll(p, y).shape", "torch.testing.assert_close(a, mixture_nll(p, y).shape)"],
+        [HEAD, OWN, "a = nll(p, y).shape", "torch.testing.assert_close(a, Mixture.nll(p, y).shape)"],
         "nll",
     ),
     # both sides made constant
-    "* 0": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y) * 0, mixture_nll(p, y) * 0)"], "nll"),
-    "0.0 *": ([HEAD, OWN, "torch.testing.assert_close(0.0 * nll(p, y), 0 * mixture_nll(p, y))"], "nll"),
-    "* -0.0 on one side": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y) * -0.0, mixture_nll(p, y))"], "nll"),
+    "* 0": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y) * 0, Mixture.nll(p, y) * 0)"], "nll"),
+    "0.0 *": ([HEAD, OWN, "torch.testing.assert_close(0.0 * nll(p, y), 0 * Mixture.nll(p, y))"], "nll"),
+    "* -0.0 on one side": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y) * -0.0, Mixture.nll(p, y))"], "nll"),
     "* 0 through a variable": (
-        [HEAD, OWN, "a = nll(p, y) * 0", "torch.testing.assert_close(a, mixture_nll(p, y) * 0)"],
+        [HEAD, OWN, "a = nll(p, y) * 0", "torch.testing.assert_close(a, Mixture.nll(p, y) * 0)"],
         "nll",
     ),
-    ".mul(0)": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y).mul(0), mixture_nll(p, y).mul(0))"], "nll"),
-    "* 1e-30": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y) * 1e-30, mixture_nll(p, y) * 1e-30)"], "nll"),
-    "/ 1e30": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y) / 1e30, mixture_nll(p, y) / 1e30)"], "nll"),
-    "** 0": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y) ** 0, mixture_nll(p, y) ** 0)"], "nll"),
+    ".mul(0)": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y).mul(0), Mixture.nll(p, y).mul(0))"], "nll"),
+    "* 1e-30": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y) * 1e-30, Mixture.nll(p, y) * 1e-30)"], "nll"),
+    "/ 1e30": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y) / 1e30, Mixture.nll(p, y) / 1e30)"], "nll"),
+    "** 0": ([HEAD, OWN, "torch.testing.assert_close(nll(p, y) ** 0, Mixture.nll(p, y) ** 0)"], "nll"),
     "a - a": (
-        [HEAD, OWN, "torch.testing.assert_close(nll(p, y) - nll(p, y), mixture_nll(p, y) - mixture_nll(p, y))"],
+        [HEAD, OWN, "torch.testing.assert_close(nll(p, y) - nll(p, y), Mixture.nll(p, y) - Mixture.nll(p, y))"],
         "nll",
     ),
     "zeros_like": (
-        [HEAD, OWN, "assert torch.equal(torch.zeros_like(nll(p, y)), torch.zeros_like(mixture_nll(p, y)))"],
+        [HEAD, OWN, "assert torch.equal(torch.zeros_like(nll(p, y)), torch.zeros_like(Mixture.nll(p, y)))"],
         "nll",
     ),
     # the piece changed after its check
@@ -499,7 +499,7 @@ VACUOUS = {
     ),
     # the check function is not torch's or numpy's
     "an own assert_close": (
-        [HEAD, OWN, "def assert_close(a, b):\n    pass", "assert_close(nll(p, y), mixture_nll(p, y))"],
+        [HEAD, OWN, "def assert_close(a, b):\n    pass", "assert_close(nll(p, y), Mixture.nll(p, y))"],
         "nll",
     ),
     "assert_close rebound": (
@@ -508,14 +508,14 @@ VACUOUS = {
             OWN,
             "from torch.testing import assert_close",
             "assert_close = print",
-            "assert_close(nll(p, y), mixture_nll(p, y))",
+            "assert_close(nll(p, y), Mixture.nll(p, y))",
         ],
         "nll",
     ),
     "torch's assert_close patched": ([HEAD, OWN, "torch.testing.assert_close = print", OK], "nll"),
     # the order of statements in the check's cell
     "the side reassigned after the check": (
-        [HEAD, OWN, "a = mixture_nll(p, y)\ntorch.testing.assert_close(a, mixture_nll(p, y))\na = nll(p, y)"],
+        [HEAD, OWN, "a = Mixture.nll(p, y)\ntorch.testing.assert_close(a, Mixture.nll(p, y))\na = nll(p, y)"],
         "nll",
     ),
     # the new kinds of piece, unchecked
@@ -537,13 +537,13 @@ SOUND = {
     ),
     "stated small tolerances": ([HEAD, OWN, OK[:-1] + ", rtol=1e-4, atol=0.0)"], "nll"),
     "atol at the bound": ([HEAD, OWN, OK[:-1] + ", rtol=0, atol=1e-3)"], "nll"),
-    "numpy's, aliased": ([HEAD, OWN, "close = np.testing.assert_allclose\nclose(nll(p, y), mixture_nll(p, y))"], "nll"),
+    "numpy's, aliased": ([HEAD, OWN, "close = np.testing.assert_allclose\nclose(nll(p, y), Mixture.nll(p, y))"], "nll"),
     "assert_close imported as": (
-        [HEAD, OWN, "from torch.testing import assert_close as same", "same(mixture_nll(p, y), nll(p, y))"],
+        [HEAD, OWN, "from torch.testing import assert_close as same", "same(Mixture.nll(p, y), nll(p, y))"],
         "nll",
     ),
     "values transformed alike": (
-        [HEAD, OWN, "torch.testing.assert_close(2 * nll(p, y).double()[:, 0], 2 * mixture_nll(p, y).double()[:, 0])"],
+        [HEAD, OWN, "torch.testing.assert_close(2 * nll(p, y).double()[:, 0], 2 * Mixture.nll(p, y).double()[:, 0])"],
         "nll",
     ),
     "another name reassigned": ([HEAD, OWN, OK, "p = 3\nx.shape = (3,)"], "nll"),

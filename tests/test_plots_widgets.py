@@ -246,7 +246,8 @@ def test_plot_components_draws_each_components_parameters(trained):
     k = model.n_components
     assert len(ax_pi.lines) == k
     xs = torch.linspace(-15, 15, 50)
-    pi, mu, _sigma = (t.detach().numpy() for t in model.params(xs))
+    mix = model.mixture(xs)
+    pi, mu = (t.detach().numpy() for t in (mix.log_pi.exp(), mix.loc))
     np.testing.assert_allclose(np.stack([ln.get_ydata() for ln in ax_pi.lines], 1), pi, rtol=1e-6)
     segs = [c.get_segments() for c in ax_mu.collections[1:]]  # [0] is the data scatter
     assert len(segs) == k

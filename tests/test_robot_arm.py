@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from mdn_helpers.robot_arm import (
+from mdn_helpers.datasets.robot_arm import (
     L1,
     L2,
     LOG_BOX_AREA,

@@ -380,7 +380,7 @@ def test_two_input_features_are_standardised_per_feature_and_learned():
     nll = heldout_nll(model, xt, yt)
     assert nll < 0.7, nll
     assert model.sample(xt[:7], generator=torch.Generator().manual_seed(0)).shape == (7,)
-    assert model.distribution(xt[:7]).batch_shape == (7,)
+    assert model.mixture(xt[:7]).to_distribution().batch_shape == (7,)
     ens, _ = fit_mdn_ensemble(x, y, n_members=2, steps=50, progress=False)
     assert math.isfinite(heldout_nll(ens, xt, yt))
     reg, _ = fit_mean_regression(x, y, steps=300)

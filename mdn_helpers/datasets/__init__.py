@@ -2,6 +2,8 @@
 true conditional density, so a model can be scored against the exact answer.
 
 `inverted_sine`: David Ha's inverted sine (Bishop's toy problem, twice as wiggly).
+`robot_arm`: Bishop's two-link robot arm (inverse kinematics: two elbows), with its exact
+p(θ | x) by quadrature (import from `mdn_helpers.datasets.robot_arm`).
 """
 
 from .inverted_sine import (

@@ -12,6 +12,7 @@ Because the story is known, so is the exact answer: p(y | x) ∝ φ(x − f(y)) 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import NamedTuple
@@ -31,6 +32,7 @@ from .._checks import (
     check_real,
     resolve_device,
 )
+from ..mixture import LOG_SQRT_2PI, ConditionalLaw, check_bias, check_generator, check_levels, normal_log_prob
 from ..seeding import derive_seed
 
 __all__ = [
@@ -56,11 +58,10 @@ __all__ = [
 ]
 
 Y_LOW, Y_HIGH = -10.5, 10.5
-#: Most nodes of the y grid of the exact density's integrals.
+#: Most nodes of `bayes_nll`'s grid over x.
 MAX_GRID = 1_000_000
 #: Most float64 values one grid evaluation may hold at once (400 MB).
 MAX_GRID_VALUES = 50_000_000
-_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def inverted_sine_f(y: Tensor) -> Tensor:
@@ -173,46 +174,29 @@ def _check_grid_size(m: int, n: int, what: str) -> None:
         )
 
 
-def _y_grid(n_grid: int, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu") -> Tensor:
-    return torch.linspace(Y_LOW, Y_HIGH, n_grid, dtype=dtype, device=device)
+@functools.cache
+def _default_law() -> ExactLaw:
+    return ExactLaw()
 
 
-def log_normaliser(x: Tensor, n_grid: int = 4001, chunk: int = 4096) -> Tensor:
-    """log Z(x), Z(x) = ∫_{-10.5}^{10.5} φ(x − f(y)) dy, by the trapezoid rule.
+def log_normaliser(x: Tensor) -> Tensor:
+    """log Z(x), Z(x) = ∫_{-10.5}^{10.5} φ(x − f(y)) dy, by `ExactLaw`'s composite
+    Gauss–Legendre rule (the one quadrature of the exact law).
 
-    x: (m,) → (m,), float64. Z(x)/21 is the marginal density of x.
-    Memory is O(chunk · n_grid); n_grid is at most MAX_GRID.
+    x: (m,) (or a number) → (m,), float64. Z(x)/21 is the marginal density of x.
     """
-    check_positive_int("n_grid", n_grid, minimum=3, maximum=MAX_GRID)
-    check_positive_int("chunk", chunk)
-    x = as_float64_1d("x", x)
-    _check_grid_size(min(chunk, max(x.shape[0], 1)), n_grid, "chunk and n_grid")
-    yg = _y_grid(n_grid, device=x.device)
-    fy = inverted_sine_f(yg)
-    dy = (Y_HIGH - Y_LOW) / (n_grid - 1)
-    w = torch.full((n_grid,), dy, dtype=torch.float64, device=x.device)
-    w[0] = w[-1] = dy / 2
-    log_w = w.log()
-    out = torch.empty_like(x)
-    for s in range(0, x.shape[0], chunk):
-        xs = x[s : s + chunk, None]
-        log_phi = -0.5 * (xs - fy) ** 2 - _LOG_SQRT_2PI
-        out[s : s + chunk] = torch.logsumexp(log_phi + log_w, dim=1)
-    return out
+    return _default_law().log_normaliser(as_float64_1d("x", x))
 
 
-def true_log_density(x: Tensor, y: Tensor, n_grid: int = 4001) -> Tensor:
-    """log p(y | x) of the data set, pointwise for x, y of shape (n,); float64.
-
-    −inf where y lies outside [-10.5, 10.5].
+def true_log_density(x: Tensor, y: Tensor) -> Tensor:
+    """log p(y | x) of the data set, pointwise for x, y of shape (n,) (or
+    numbers); float64, `ExactLaw.log_prob`. −inf where y lies outside [-10.5, 10.5].
     """
     x = as_float64_1d("x", x)
     y = as_float64_1d("y", y)
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-    log_p = -0.5 * (x - inverted_sine_f(y)) ** 2 - _LOG_SQRT_2PI - log_normaliser(x, n_grid)
-    inside = (y >= Y_LOW) & (y <= Y_HIGH)
-    return torch.where(inside, log_p, torch.full_like(log_p, -math.inf))
+    return _default_law().log_prob(x, y)
 
 
 def true_joint_log_density(x: Tensor, y: Tensor) -> Tensor:
@@ -228,44 +212,36 @@ def true_joint_log_density(x: Tensor, y: Tensor) -> Tensor:
         raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     x = check_finite("x", x.to(torch.float64))
     y = check_finite("y", y.to(torch.float64))
-    log_p = -0.5 * (x - inverted_sine_f(y)) ** 2 - _LOG_SQRT_2PI - math.log(Y_HIGH - Y_LOW)
+    log_p = normal_log_prob(x - inverted_sine_f(y), 0.0) - math.log(Y_HIGH - Y_LOW)
     inside = (y >= Y_LOW) & (y <= Y_HIGH)
     return torch.where(inside, log_p, torch.full_like(log_p, -math.inf))
 
 
-def true_conditional_density(x: Tensor, y: Tensor, n_grid: int = 4001) -> Tensor:
-    """p(y | x) on a grid: x of shape (m,), y of shape (n,) → (m, n), float64.
-
-    Row i is the density of y given x = x[i]; it integrates to 1 over y.
+def true_conditional_density(x: Tensor, y: Tensor) -> Tensor:
+    """p(y | x) on a grid: x of shape (m,), y of shape (n,) → (m, n), float64
+    (`ExactLaw.density`). Row i is the density of y given x = x[i]; it integrates to 1 over y.
     """
-    x = as_float64_1d("x", x)
-    y = as_float64_1d("y", y)
-    _check_grid_size(x.shape[0], y.shape[0], "x and y")
-    log_p = -0.5 * (x[:, None] - inverted_sine_f(y)[None, :]) ** 2 - _LOG_SQRT_2PI
-    log_p = log_p - log_normaliser(x, n_grid)[:, None]
-    inside = (y >= Y_LOW) & (y <= Y_HIGH)
-    return torch.where(inside[None, :], log_p.exp(), torch.zeros_like(log_p))
+    return _default_law().density(as_float64_1d("x", x), as_float64_1d("y", y))
 
 
-def true_conditional_mean(x: Tensor, n_grid: int = 4001) -> Tensor:
-    """E[y | x], the best a least-squares regression can do: x (m,) → (m,), float64."""
-    check_positive_int("n_grid", n_grid, minimum=3, maximum=MAX_GRID)
-    yg = _y_grid(n_grid)
-    dens = true_conditional_density(x, yg, n_grid)
-    return torch.trapezoid(dens * yg, yg, dim=1)
+def true_conditional_mean(x: Tensor) -> Tensor:
+    """E[y | x], the best a least-squares regression can do: x (m,) → (m,),
+    float64 (`ExactLaw.mean`)."""
+    return _default_law().mean(as_float64_1d("x", x))
 
 
-def bayes_nll(n_grid: int = 2001, n_x: int = 1601, x_pad: float = 8.0) -> float:
+def bayes_nll(n_x: int = 1601, x_pad: float = 8.0) -> float:
     """Expected held-out NLL (nats) of the Bayes-optimal model p(y | x).
 
-    H(Y | X) = H(N(0, 1)) + ∫ p(x) log Z(x) dx with p(x) = Z(x) / 21; the
-    outer integral is a trapezoid rule over x ∈ [min f − x_pad, max f + x_pad].
+    H(Y | X) = H(N(0, 1)) + ∫ p(x) log Z(x) dx with p(x) = Z(x) / 21; log Z
+    is `log_normaliser`, the outer integral a trapezoid rule on `n_x` nodes
+    over x ∈ [min f − x_pad, max f + x_pad].
     """
     check_positive_int("n_x", n_x, minimum=3, maximum=MAX_GRID)
     check_real("x_pad", x_pad, minimum=3.0)  # less cuts off the N(0, 1) tails of p(x)
     f_abs = 7.0 + 0.5 * Y_HIGH
     xg = torch.linspace(-f_abs - x_pad, f_abs + x_pad, n_x, dtype=torch.float64)
-    log_z = log_normaliser(xg, n_grid)
+    log_z = log_normaliser(xg)
     p_x = log_z.exp() / (Y_HIGH - Y_LOW)
     entropy_noise = 0.5 * math.log(2 * math.pi * math.e)  # of the N(0, 1) noise
     return float(entropy_noise + torch.trapezoid(p_x * log_z, xg))
@@ -288,20 +264,23 @@ def _gauss_legendre(order: int) -> tuple[Tensor, Tensor, Tensor]:
 QUANTILE_STEPS = 60
 
 
-class ExactLaw:
-    """The data set's exact law of y given x, with the models' interface:
-    `log_prob`, `cdf`, `quantile`, `crps`, each pointwise for x, y (or q) of
-    shape (n,), float64. x must be 1-d: the data set has one input.
+class ExactLaw(ConditionalLaw):
+    """The data set's exact law of y given x, with the models' interface
+    (`mixture.ConditionalLaw`): `mixture(x)` is an `ExactConditional`, with
+    the scoring methods of a 1-d `Mixture`, so `log_prob`, `cdf`, `quantile`,
+    `crps` and `sample` work as a model's, pointwise for x, y (or q) of shape
+    (n,), float64. x must be 1-d: the data set has one input.
 
     The unnormalised density g(t) = exp(−(x − f(t))²/2) on [−10.5, 10.5] is
     integrated by composite Gauss–Legendre: `n_panels` panels of `order`
     nodes (by default 42 panels of width 0.5, 8 nodes each: F within 1e-9 of
-    a rule with 10 times as many nodes). F(y) is the sum over the panels
-    below y plus a Gauss–Legendre rule on [panel start, y]; `quantile` inverts
-    it inside its panel by Newton's method safeguarded with bisection (at most
-    QUANTILE_STEPS steps); `crps` uses CRPS = E|Y − y| − ½ E|Y − Y'|
-    with E|Y − Y'| = 2 ∫ F (1 − F) dt. Work is done `chunk` x-values at a
-    time (memory O(chunk · n_panels · order)).
+    a rule with 10 times as many nodes). This is the package's one quadrature
+    for log Z(x) (`log_normaliser`, `true_log_density`, `bayes_nll`, ...).
+    F(y) is the sum over the panels below y plus a Gauss–Legendre rule on
+    [panel start, y]; `quantile` inverts it inside its panel by Newton's
+    method safeguarded with bisection (at most QUANTILE_STEPS steps); `crps`
+    uses CRPS = E|Y − y| − ½ E|Y − Y'| with E|Y − Y'| = 2 ∫ F (1 − F) dt.
+    Work is done `chunk` x-values at a time (memory O(chunk · n_panels · order)).
     """
 
     def __init__(self, n_panels: int = 42, order: int = 8, chunk: int = 2048) -> None:
@@ -319,6 +298,17 @@ class ExactLaw:
     def __repr__(self) -> str:
         return f"ExactLaw(n_panels={self.n_panels}, order={self.order})"
 
+    def mixture(self, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0) -> ExactConditional:
+        """p(y | x) for each x (n,): an `ExactConditional` (the scoring methods
+        of a 1-d `Mixture`). The biases must be 0: the exact law has none."""
+        pi_bias, std_bias = check_bias(pi_bias, std_bias)
+        if pi_bias != 0.0 or std_bias != 0.0:
+            raise ValueError(
+                "the exact law has no sampling biases: pi_bias and std_bias must be 0, "
+                f"got pi_bias={pi_bias}, std_bias={std_bias}"
+            )
+        return ExactConditional(self, self._x(x))
+
     def _x(self, x) -> Tensor:
         t = as_float_tensor("x", x)
         if t.dim() != 1:
@@ -328,12 +318,11 @@ class ExactLaw:
             )
         return check_finite_1d("x", t).to(torch.float64)
 
-    def _pair(self, x, y) -> tuple[Tensor, Tensor]:
-        x = self._x(x)
+    def _y(self, x: Tensor, y) -> Tensor:
         y = check_finite_1d("y", y).to(device=x.device, dtype=torch.float64)
         if y.shape != x.shape:
             raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-        return x, y
+        return y
 
     def _tables(self, xs: Tensor) -> dict:
         """For xs (m,): g at the nodes (m, P, order), scaled by each row's
@@ -346,6 +335,11 @@ class ExactLaw:
         panel = 0.5 * self._h * (g @ self._w.to(xs.device))
         cum = torch.cat([torch.zeros_like(panel[:, :1]), torch.cumsum(panel, dim=1)], dim=1)
         return dict(g=g, log_scale=log_scale, cum=cum)
+
+    @staticmethod
+    def _log_z(t: dict) -> Tensor:
+        """log Z(x) = log ∫ φ(x − f(y)) dy from the tables."""
+        return t["log_scale"] + t["cum"][:, -1].log() - LOG_SQRT_2PI
 
     def _panel_of(self, ys: Tensor) -> Tensor:
         return ((ys - Y_LOW) / self._h).floor().long().clamp(0, self.n_panels - 1)
@@ -365,35 +359,40 @@ class ExactLaw:
         below = t["cum"].gather(1, self._panel_of(ys)[:, None]).squeeze(1) + self._partial(xs, ys, t)
         return (below / t["cum"][:, -1]).clamp(0.0, 1.0)
 
-    def _each_chunk(self, x: Tensor, other: Tensor, fn: Callable[[Tensor, Tensor, dict], Tensor]) -> Tensor:
-        out = torch.empty_like(x)
+    def _first_moment(self, xs: Tensor, t: dict) -> Tensor:
+        """∫ t g dt up to each panel's start, (m, P + 1) (scaled as cum)."""
+        nodes = self._nodes.to(xs.device).reshape(self.n_panels, self.order)
+        first = 0.5 * self._h * ((t["g"] * nodes) @ self._w.to(xs.device))  # ∫ t g per panel
+        return torch.cat([torch.zeros_like(first[:, :1]), torch.cumsum(first, dim=1)], dim=1)
+
+    def _each_chunk(self, x: Tensor, other: Tensor | None, fn: Callable[..., Tensor]) -> Tensor:
+        """fn(xs, others, tables) over chunks of x, concatenated along the first dimension."""
+        parts = []
         for s in range(0, x.shape[0], self.chunk):
             xs = x[s : s + self.chunk]
-            out[s : s + self.chunk] = fn(xs, other[s : s + self.chunk], self._tables(xs))
-        return out
+            parts.append(fn(xs, None if other is None else other[s : s + self.chunk], self._tables(xs)))
+        return torch.cat(parts)
 
-    def log_prob(self, x: Tensor, y: Tensor) -> Tensor:
-        """log p(y | x): x, y (n,) → (n,); −inf outside [−10.5, 10.5]."""
-        x, y = self._pair(x, y)
+    # -- the computations (x float64 (n,), checked) -------------------------------------------------------
 
+    def log_normaliser(self, x: Tensor) -> Tensor:
+        """log Z(x) = log ∫_{-10.5}^{10.5} φ(x − f(y)) dy: x (n,) → (n,), float64."""
+        return self._each_chunk(self._x(x), None, lambda xs, _, t: self._log_z(t))
+
+    def _log_prob(self, x: Tensor, y: Tensor) -> Tensor:
         def log_p(xs: Tensor, ys: Tensor, t: dict) -> Tensor:
-            out = -0.5 * (xs - inverted_sine_f(ys)) ** 2 - t["log_scale"] - t["cum"][:, -1].log()
+            out = normal_log_prob(xs - inverted_sine_f(ys), 0.0) - self._log_z(t)
             return torch.where((ys >= Y_LOW) & (ys <= Y_HIGH), out, torch.full_like(out, -math.inf))
 
         return self._each_chunk(x, y, log_p)
 
-    def cdf(self, x: Tensor, y: Tensor) -> Tensor:
-        """F(y | x) = P(Y ≤ y | x): x, y (n,) → (n,) in [0, 1]."""
-        x, y = self._pair(x, y)
+    def _cdf(self, x: Tensor, y: Tensor) -> Tensor:
         return self._each_chunk(x, y, lambda xs, ys, t: self._cdf_inside(xs, ys.clamp(Y_LOW, Y_HIGH), t))
 
-    def quantile(self, x: Tensor, q: float | Tensor) -> Tensor:
-        """The y with F(y | x) = q: x (n,), q a float in (0, 1) or (n,) → (n,)."""
-        from ..scoring import _check_levels
+    def _mean(self, x: Tensor) -> Tensor:
+        return self._each_chunk(x, None, lambda xs, _, t: self._first_moment(xs, t)[:, -1] / t["cum"][:, -1])
 
-        x = self._x(x)
-        q = _check_levels("q", q, x.shape[0], x.device)
-
+    def _quantile(self, x: Tensor, q: Tensor) -> Tensor:
         def solve(xs: Tensor, qs: Tensor, t: dict) -> Tensor:
             cum, z = t["cum"], t["cum"][:, -1]
             target = qs * z
@@ -403,7 +402,7 @@ class ExactLaw:
             below, above = cum.gather(1, j[:, None]).squeeze(1), cum.gather(1, j[:, None] + 1).squeeze(1)
             y = lo + (hi - lo) * ((target - below) / (above - below)).clamp(0.0, 1.0)  # linear, to start
             step_old = hi - lo
-            for _ in range(QUANTILE_STEPS):  # Newton (F' = g/Z), safeguarded as in mixture_quantile
+            for _ in range(QUANTILE_STEPS):  # Newton (F' = g/Z), safeguarded as in Mixture.quantile
                 r = self._cdf_inside(xs, y, t) - qs
                 lo, hi = torch.where(r < 0, y, lo), torch.where(r > 0, y, hi)
                 done = (r.abs() <= 1e-14) | (hi - lo <= 4 * torch.finfo(torch.float64).eps * hi.abs().clamp(min=1))
@@ -420,18 +419,13 @@ class ExactLaw:
 
         return self._each_chunk(x, q, solve)
 
-    def crps(self, x: Tensor, y: Tensor) -> Tensor:
-        """CRPS(F(· | x), y) = ∫ (F(t | x) − 1{t ≥ y})² dt: x, y (n,) → (n,), in y's units."""
-        x, y = self._pair(x, y)
-
+    def _crps(self, x: Tensor, y: Tensor) -> Tensor:
         def score(xs: Tensor, ys: Tensor, t: dict) -> Tensor:
             z = t["cum"][:, -1]
             # F at every node: the panels below, plus the interpolant integrated within its panel
             f_nodes = (t["cum"][:, :-1, None] + 0.5 * self._h * t["g"] @ self._s.T.to(xs.device)) / z[:, None, None]
             spread = 0.5 * self._h * ((f_nodes * (1 - f_nodes)) @ self._w.to(xs.device)).sum(1)  # ½E|Y − Y'|
-            nodes = self._nodes.to(xs.device).reshape(self.n_panels, self.order)
-            first = 0.5 * self._h * ((t["g"] * nodes) @ self._w.to(xs.device))  # ∫ t g per panel
-            cum_first = torch.cat([torch.zeros_like(first[:, :1]), torch.cumsum(first, dim=1)], dim=1)
+            cum_first = self._first_moment(xs, t)
             yc = ys.clamp(Y_LOW, Y_HIGH)
             f_y = self._cdf_inside(xs, yc, t)
             m_y = (
@@ -442,3 +436,78 @@ class ExactLaw:
             return abs_dev - spread + (ys - yc).abs()
 
         return self._each_chunk(x, y, score)
+
+    # -- the public methods not on ConditionalLaw -------------------------------------------------------
+
+    def mean(self, x: Tensor) -> Tensor:
+        """E[y | x]: x (n,) → (n,), float64."""
+        return self._mean(self._x(x))
+
+    @torch.no_grad()
+    def density(self, x: Tensor, y: Tensor) -> Tensor:
+        """p(y | x) on a grid: x (m,), y (n,) → (m, n), float64; 0 outside [−10.5, 10.5]."""
+        x = self._x(x)
+        y = check_finite_1d("y", y).to(device=x.device, dtype=torch.float64)
+        _check_grid_size(x.shape[0], y.shape[0], "x and y")
+        log_p = normal_log_prob(x[:, None] - inverted_sine_f(y)[None, :], 0.0) - self.log_normaliser(x)[:, None]
+        inside = (y >= Y_LOW) & (y <= Y_HIGH)
+        return torch.where(inside[None, :], log_p.exp(), torch.zeros_like(log_p))
+
+
+class ExactConditional:
+    """The exact law p(y | x) at each of a batch of x (n,), what
+    `ExactLaw.mixture(x)` returns: the scoring methods of a 1-d `Mixture`
+    (`log_prob`, `cdf`, `quantile`, `interval`, `crps`, `sample`, `mean`),
+    each (n,) float64."""
+
+    d = 1
+
+    def __init__(self, law: ExactLaw, x: Tensor) -> None:
+        self.law, self.x = law, x
+
+    def __repr__(self) -> str:
+        return f"ExactConditional(batch_shape={tuple(self.batch_shape)}, law={self.law!r})"
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        return self.x.shape
+
+    def log_prob(self, y: Tensor) -> Tensor:
+        """log p(y | x): y (n,) → (n,); −inf outside [−10.5, 10.5]."""
+        return self.law._log_prob(self.x, self.law._y(self.x, y))
+
+    def nll(self, y: Tensor) -> Tensor:
+        """−log p(y | x), per point: (n,)."""
+        return -self.log_prob(y)
+
+    def cdf(self, y: Tensor) -> Tensor:
+        """F(y | x) = P(Y ≤ y | x): y (n,) → (n,) in [0, 1]."""
+        return self.law._cdf(self.x, self.law._y(self.x, y))
+
+    def quantile(self, q: float | Tensor) -> Tensor:
+        """The y with F(y | x) = q: q a float in (0, 1) or (n,) → (n,)."""
+        return self.law._quantile(self.x, check_levels("q", q, self.x.shape, self.x.device))
+
+    def interval(self, level: float | Tensor) -> tuple[Tensor, Tensor]:
+        """The central interval of probability `level`: (Q((1 − level)/2), Q((1 + level)/2)), each (n,)."""
+        level = check_levels("level", level, self.x.shape, self.x.device)
+        return self.quantile((1 - level) / 2), self.quantile((1 + level) / 2)
+
+    def crps(self, y: Tensor) -> Tensor:
+        """CRPS(F(· | x), y) = ∫ (F(t | x) − 1{t ≥ y})² dt: y (n,) → (n,), in y's units."""
+        return self.law._crps(self.x, self.law._y(self.x, y))
+
+    @property
+    def mean(self) -> Tensor:
+        """E[y | x]: (n,)."""
+        return self.law._mean(self.x)
+
+    @torch.no_grad()
+    def sample(self, n: int | None = None, *, generator: torch.Generator | None = None) -> Tensor:
+        """Draws by the inverse CDF: one per x (n_x,) with n None, else (n, n_x); float64."""
+        g = check_generator(generator, self.x.device)
+        lead = () if n is None else (check_positive_int("n", n, maximum=MAX_SAMPLE_SIZE),)
+        shape = (*lead, *self.x.shape)
+        u = torch.rand(shape, generator=g, device=self.x.device, dtype=torch.float64)
+        u = u.clamp_min(torch.finfo(torch.float64).tiny)  # F⁻¹ needs q in (0, 1)
+        return self.law._quantile(self.x.expand(shape).reshape(-1), u.reshape(-1)).reshape(shape)

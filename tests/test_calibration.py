@@ -1,7 +1,8 @@
-"""The mixture CDF, quantiles, intervals and CRPS (`scoring`), the exact law
-(`data.ExactLaw`), the models' shared interface and the scorecard
-(`calibration`), against independent sources: torch.distributions,
-scoringrules, scipy (quad, kstest, kstwobign) and closed forms."""
+"""The exact law (`data.ExactLaw`, its `ExactConditional`), the models'
+shared interface (`ConditionalLaw`: everything read from ``law.mixture(x)``)
+and the scorecard (`calibration`), against independent sources:
+torch.distributions, scoringrules, scipy (quad, kstest, kstwobign) and
+closed forms."""
 
 import math
 
@@ -13,39 +14,13 @@ import numpy as np
 import pytest
 import scoringrules
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from scipy import integrate, stats
 
 import mdn_helpers as mh
-from mdn_helpers import calibration, scoring
+from mdn_helpers import calibration
 from mdn_helpers.datasets.inverted_sine import Y_HIGH, Y_LOW
-from mdn_helpers.mixture import MixtureParams, mixture_distribution
 from mdn_helpers.plots import plot_pit
 from mdn_helpers.seeding import derive_seed, seeded_init
-
-
-def random_mixture(
-    batch: int, k: int, seed: int, *, spread: float = 5.0, log_sigma: tuple = (-2.0, 2.0), logit_scale: float = 2.0
-) -> MixtureParams:
-    g = torch.Generator().manual_seed(seed)
-    lo, hi = log_sigma
-    return MixtureParams(
-        logit_scale * torch.randn(batch, k, generator=g, dtype=torch.float64),
-        spread * torch.randn(batch, k, generator=g, dtype=torch.float64),
-        lo + (hi - lo) * torch.rand(batch, k, generator=g, dtype=torch.float64),
-    )
-
-
-mixtures = st.builds(
-    random_mixture,
-    st.integers(1, 20),
-    st.integers(1, 12),
-    st.integers(0, 10_000),
-    spread=st.sampled_from([0.0, 1.0, 10.0, 1e3]),
-    log_sigma=st.sampled_from([(-2.0, 2.0), (-6.0, -4.0), (3.0, 6.0), (-6.0, 6.0)]),
-    logit_scale=st.sampled_from([0.0, 2.0, 20.0]),
-)
 
 
 def crps_by_quadrature(cdf, y: float, lo: float, hi: float) -> float:
@@ -53,175 +28,6 @@ def crps_by_quadrature(cdf, y: float, lo: float, hi: float) -> float:
     below = integrate.quad(lambda t: cdf(t) ** 2, lo, y, limit=400, epsabs=1e-12)[0]
     above = integrate.quad(lambda t: (1 - cdf(t)) ** 2, y, hi, limit=400, epsabs=1e-12)[0]
     return below + above
-
-
-# ---------------------------------------------------------------------------
-# Mixture CDF, quantile, interval, CRPS
-# ---------------------------------------------------------------------------
-
-
-@settings(max_examples=60, deadline=None, derandomize=True, database=None)
-@given(p=mixtures, seed=st.integers(0, 1000))
-def test_cdf_matches_torch_distributions(p, seed):
-    g = torch.Generator().manual_seed(seed)
-    y = (p.mu * torch.softmax(p.log_pi, -1)).sum(-1) + 3 * torch.randn(p.mu.shape[0], generator=g, dtype=torch.float64)
-    ours = mh.mixture_cdf(p, y)
-    assert ours.dtype == torch.float64 and ours.shape == y.shape
-    torch.testing.assert_close(ours, mixture_distribution(p).cdf(y), rtol=0, atol=1e-12)
-
-
-@settings(max_examples=60, deadline=None, derandomize=True, database=None)
-@given(p=mixtures, q=st.floats(1e-4, 1 - 1e-4))
-def test_quantile_inverts_the_cdf_to_1e_6(p, q):
-    qq = mh.mixture_quantile(p, q)
-    assert torch.isfinite(qq).all()
-    err = (mixture_distribution(p).cdf(qq) - q).abs().max()
-    assert err <= 1e-6, err
-
-
-@pytest.mark.slow
-def test_quantile_is_monotone_and_takes_one_q_per_row():
-    p = random_mixture(8, 6, 1)
-    levels = torch.linspace(1e-4, 1 - 1e-4, 501, dtype=torch.float64)
-    qs = torch.stack([mh.mixture_quantile(p, float(q)) for q in levels], 1)  # (8, 501)
-    assert (qs.diff(dim=1) > 0).all()
-    per_row = torch.linspace(0.1, 0.9, 8, dtype=torch.float64)
-    torch.testing.assert_close(
-        mixture_distribution(p).cdf(mh.mixture_quantile(p, per_row)), per_row, rtol=0, atol=1e-12
-    )
-
-
-def test_quantile_of_one_gaussian_is_its_closed_form():
-    p = random_mixture(50, 1, 2)
-    q = 0.975
-    want = p.mu[:, 0] + p.log_sigma[:, 0].exp() * stats.norm.ppf(q)
-    torch.testing.assert_close(mh.mixture_quantile(p, q), want, rtol=1e-10, atol=1e-10)
-
-
-def test_quantile_stops_on_far_apart_narrow_components():
-    # two spikes 1e6 apart: F is flat between them; the answer must still be found, finite, in bounded time
-    p = MixtureParams(
-        torch.zeros(3, 2, dtype=torch.float64),
-        torch.tensor([[-1e6, 1e6]] * 3, dtype=torch.float64),
-        torch.full((3, 2), -8.0, dtype=torch.float64),
-    )
-    qq = mh.mixture_quantile(p, torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64))
-    assert qq[0] == pytest.approx(-1e6, abs=1e-2) and qq[2] == pytest.approx(1e6, abs=1e-2)
-    assert abs(float(mh.mixture_cdf(p, qq)[1]) - 0.5) <= 1e-6 or -1e6 < qq[1] < 1e6
-
-
-def test_interval_holds_its_level_with_equal_tails():
-    p = random_mixture(30, 4, 3)
-    d = mixture_distribution(p)
-    for level in (0.5, 0.9, 0.99):
-        lo, hi = mh.mixture_interval(p, level)
-        torch.testing.assert_close(d.cdf(lo), torch.full_like(lo, (1 - level) / 2), rtol=0, atol=1e-10)
-        torch.testing.assert_close(d.cdf(hi), torch.full_like(hi, (1 + level) / 2), rtol=0, atol=1e-10)
-
-
-@settings(max_examples=60, deadline=None, derandomize=True, database=None)
-@given(p=mixtures, seed=st.integers(0, 1000))
-def test_crps_matches_scoringrules(p, seed):
-    g = torch.Generator().manual_seed(seed)
-    y = p.mu[:, 0] + 2 * torch.randn(p.mu.shape[0], generator=g, dtype=torch.float64)
-    want = scoringrules.crps_mixnorm(
-        y.numpy(), p.mu.numpy(), p.log_sigma.exp().numpy(), torch.softmax(p.log_pi, -1).numpy(), backend="numpy"
-    )
-    ours = mh.mixture_crps(p, y).numpy()
-    np.testing.assert_allclose(ours, want, rtol=1e-9, atol=1e-9 * (1 + float(p.mu.abs().max())))
-
-
-def test_crps_matches_numerical_integration_and_the_gaussian_closed_form():
-    p = random_mixture(4, 3, 5)
-    y = torch.tensor([-3.0, 0.0, 2.5, 7.0], dtype=torch.float64)
-    ours = mh.mixture_crps(p, y)
-    for i in range(4):
-        d = mixture_distribution(MixtureParams(*(t[i : i + 1] for t in p)))
-        cdf = lambda t: float(d.cdf(torch.tensor([t], dtype=torch.float64)))
-        assert float(ours[i]) == pytest.approx(crps_by_quadrature(cdf, float(y[i]), -80, 80), abs=1e-7)
-    # one Gaussian: σ [z (2Φ(z) − 1) + 2φ(z) − 1/√π]
-    one = random_mixture(20, 1, 6)
-    sd = one.log_sigma[:, 0].exp().numpy()
-    z = (y.repeat(5).numpy() - one.mu[:, 0].numpy()) / sd
-    want = sd * (z * (2 * stats.norm.cdf(z) - 1) + 2 * stats.norm.pdf(z) - 1 / math.sqrt(math.pi))
-    np.testing.assert_allclose(mh.mixture_crps(one, y.repeat(5)).numpy(), want, rtol=1e-12, atol=1e-12)
-
-
-def test_crps_in_chunks_equals_in_one_go(monkeypatch):
-    p = random_mixture(40, 9, 7)
-    y = torch.linspace(-5, 5, 40, dtype=torch.float64)
-    whole = mh.mixture_crps(p, y)
-    monkeypatch.setattr(scoring, "CRPS_CHUNK_VALUES", 7)  # fewer values than one row's 36 pairs
-    torch.testing.assert_close(mh.mixture_crps(p, y), whole, rtol=1e-13, atol=1e-13)
-
-
-@pytest.mark.parametrize(
-    "k, chunk_values, batch",
-    [
-        # k = 4: 6 pairs a row, 18 values → 3 rows a chunk; batch ≡ 0, 1, −1 (mod 3)
-        (4, 18, 6),
-        (4, 18, 7),
-        (4, 18, 5),
-        # k = 6: 15 pairs, one row a chunk, in 5, 7 and 4 pairs: 15 ≡ 0, 1, −1 (mod cols)
-        (6, 5, 3),
-        (6, 7, 3),
-        (6, 4, 3),
-        (5, 3, 2),  # 10 pairs in 3s: 10 ≡ 1
-    ],
-)
-def test_crps_in_chunks_of_rows_and_pairs_matches_scoringrules(monkeypatch, k, chunk_values, batch):
-    p = random_mixture(batch, k, 40 + 7 * k + batch)
-    y = p.mu[:, -1] + torch.linspace(-3, 3, batch, dtype=torch.float64)
-    monkeypatch.setattr(scoring, "CRPS_CHUNK_VALUES", chunk_values)
-    want = scoringrules.crps_mixnorm(
-        y.numpy(), p.mu.numpy(), p.log_sigma.exp().numpy(), torch.softmax(p.log_pi, -1).numpy(), backend="numpy"
-    )
-    np.testing.assert_allclose(mh.mixture_crps(p, y).numpy(), want, rtol=1e-10, atol=1e-12)
-
-
-def test_crps_has_gradients_and_the_tails_stay_finite():
-    p = random_mixture(5, 3, 8)
-    mu = p.mu.clone().requires_grad_(True)
-    mh.mixture_crps(MixtureParams(p.log_pi, mu, p.log_sigma), torch.zeros(5, dtype=torch.float64)).sum().backward()
-    assert torch.isfinite(mu.grad).all() and mu.grad.abs().sum() > 0
-    tiny = MixtureParams(torch.zeros(2, 2), torch.zeros(2, 2), torch.full((2, 2), -800.0))
-    out = mh.mixture_crps(tiny, torch.tensor([0.0, 1e30]))
-    assert torch.isfinite(out).all() and float(out[1]) == pytest.approx(1e30)
-    assert torch.isfinite(mh.mixture_cdf(tiny, torch.zeros(2))).all()
-
-
-@pytest.mark.parametrize(
-    "call, message",
-    [
-        (lambda p: mh.mixture_quantile(p, 0.0), "q must be in (0, 1)"),
-        (lambda p: mh.mixture_quantile(p, 1.0), "q must be in (0, 1)"),
-        (lambda p: mh.mixture_quantile(p, math.nan), "q must be finite"),
-        (lambda p: mh.mixture_quantile(p, torch.tensor([0.5, math.nan, 0.5])), "q must be in (0, 1)"),
-        (lambda p: mh.mixture_quantile(p, torch.full((4,), 0.5)), "q must be a float or have shape (3,)"),
-        (lambda p: mh.mixture_quantile(p, "0.5"), "q must be"),
-        (lambda p: mh.mixture_interval(p, 1.5), "level must be in (0, 1)"),
-        (lambda p: mh.mixture_interval(p, -0.1), "level must be in (0, 1)"),
-        (lambda p: mh.mixture_cdf(p, torch.zeros(4)), "y must have shape (3,)"),
-        (lambda p: mh.mixture_crps(p, torch.tensor([0.0, math.nan, 0.0])), "y must be finite"),
-        (
-            lambda p: mh.mixture_cdf(MixtureParams(p.log_pi, p.mu * math.nan, p.log_sigma), torch.zeros(3)),
-            "p.mu must be finite",
-        ),
-        (lambda p: mh.mixture_cdf(MixtureParams(p.log_pi[:, :1], p.mu, p.log_sigma), torch.zeros(3)), "one shape"),
-        (
-            lambda p: mh.mixture_cdf(
-                MixtureParams(torch.full_like(p.log_pi, -math.inf), p.mu, p.log_sigma), torch.zeros(3)
-            ),
-            "all zero",
-        ),
-        (lambda p: mh.mixture_cdf((p.mu, p.mu), torch.zeros(3)), "p must be a MixtureParams"),
-    ],
-)
-def test_bad_input_gets_a_clear_error(call, message):
-    p = random_mixture(3, 2, 0)
-    with pytest.raises((ValueError, TypeError), match=None) as info:
-        call(p)
-    assert message in str(info.value), str(info.value)
 
 
 # ---------------------------------------------------------------------------
@@ -254,8 +60,13 @@ def test_exact_law_cdf_and_crps_match_adaptive_quadrature():
 def test_exact_law_log_prob_quantile_and_bounds():
     law = mh.ExactLaw()
     x, y = mh.seeded_sample(300, 12)
-    # true_log_density's trapezoid rule (4001 nodes) is good to about 1e-5
-    torch.testing.assert_close(law.log_prob(x, y), mh.true_log_density(x, y), rtol=0, atol=2e-5)
+    # log p against adaptive quadrature (scipy) for log Z, at the first 5 points
+    lp = law.log_prob(x, y)
+    for xv, yv, got in zip(x[:5].tolist(), y[:5].tolist(), lp[:5].tolist()):
+        z = integrate.quad(_density, Y_LOW, Y_HIGH, args=(xv,), limit=200, epsabs=0, epsrel=1e-13)[0]
+        want = -0.5 * (xv - (7 * math.sin(0.75 * yv) + 0.5 * yv)) ** 2 - math.log(z)
+        assert got == pytest.approx(want, abs=1e-9)
+    torch.testing.assert_close(law.mixture(x).log_prob(y), lp)
     q = torch.rand(300, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 0.998 + 0.001
     torch.testing.assert_close(law.cdf(x, law.quantile(x, q)), q, rtol=0, atol=1e-12)
     # outside the support: F is 0 below and 1 above, and the CRPS grows by the distance
@@ -275,7 +86,7 @@ def test_exact_law_log_prob_quantile_and_bounds():
 @pytest.mark.parametrize("n", [8, 9, 7, 1])
 def test_exact_law_in_chunks_of_4_is_the_law_in_one_chunk(n):
     """ExactLaw(chunk=4) at n ≡ 0, 1, −1 (mod 4): every method, and the scorecard built on them, equals
-    the law in one chunk; log p also against `true_log_density`'s trapezoid rule (separate code)."""
+    the law in one chunk; log p also through `true_log_density`."""
     x, y = mh.seeded_sample(n, 30 + n)
     q = torch.linspace(0.05, 0.95, n, dtype=torch.float64)
     small, whole = mh.ExactLaw(chunk=4), mh.ExactLaw()
@@ -283,7 +94,7 @@ def test_exact_law_in_chunks_of_4_is_the_law_in_one_chunk(n):
         torch.testing.assert_close(
             getattr(small, method)(x, other), getattr(whole, method)(x, other), rtol=1e-13, atol=1e-13, msg=method
         )
-    torch.testing.assert_close(small.log_prob(x, y), mh.true_log_density(x, y), rtol=0, atol=2e-5)
+    torch.testing.assert_close(small.log_prob(x, y), mh.true_log_density(x, y), rtol=0, atol=1e-12)
     if n > 1:
         a, b = mh.scorecard(small, x, y, bins=2), mh.scorecard(whole, x, y, bins=2)
         assert a["coverage"] == b["coverage"] and a["n"] == b["n"] == n
@@ -299,8 +110,10 @@ def test_exact_law_refuses_two_dimensional_x_and_biases():
         law.quantile(torch.zeros(5), 1.2)
     with pytest.raises(ValueError, match="x and y must have the same shape"):
         law.crps(torch.zeros(5), torch.zeros(4))
-    with pytest.raises(ValueError, match="apply to models only"):
+    with pytest.raises(ValueError, match="the exact law has no sampling biases: pi_bias and std_bias must be 0"):
         mh.scorecard(law, torch.zeros(5), torch.zeros(5), bins=2, std_bias=1.0)
+    with pytest.raises(ValueError, match="the exact law has no sampling biases"):
+        law.mixture(torch.zeros(5), pi_bias=1.0)
 
 
 @pytest.mark.slow
@@ -327,11 +140,13 @@ X, Y = mh.seeded_sample(200, 13)
 @pytest.mark.parametrize("model", [MODEL, ENSEMBLE], ids=["MDN", "ensemble"])
 def test_model_methods_agree_with_the_distribution_and_scoringrules(model):
     with torch.no_grad():
-        d = model.distribution(X, std_bias=0.5)
-        torch.testing.assert_close(model.cdf(X, Y, std_bias=0.5), d.cdf(Y).double(), rtol=0, atol=1e-6)
-        torch.testing.assert_close(model.log_prob(X, Y, pi_bias=1.0), -model.nll(X, Y, pi_bias=1.0))
-        p = model.log_params(X)
-        pi, mu, sigma = (t.double().numpy() for t in (p.log_pi.exp(), p.mu, p.log_sigma.exp()))
+        d = model.mixture(X, std_bias=0.5).to_distribution()
+        torch.testing.assert_close(model.mixture(X, std_bias=0.5).cdf(Y), d.cdf(Y).double(), rtol=0, atol=1e-6)
+        biased = model.mixture(X, pi_bias=1.0)
+        torch.testing.assert_close(biased.log_prob(Y), biased.to_distribution().log_prob(Y), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(model.log_prob(X, Y), -model.nll(X, Y), rtol=1e-5, atol=1e-5)
+        p = model.mixture(X)
+        pi, mu, sigma = (t.double().numpy() for t in (p.log_pi.exp(), p.loc, p.log_scale.exp()))
     np.testing.assert_allclose(
         model.crps(X, Y).detach().numpy(),
         scoringrules.crps_mixnorm(Y.double().numpy(), mu, sigma, pi, backend="numpy"),
@@ -356,7 +171,7 @@ def test_model_methods_take_x_with_several_columns():
     assert model.cdf(x2, Y).shape == (200,) and model.crps(x2, Y).shape == (200,)
     card = mh.scorecard(model, x2, Y, bins=4)
     with torch.no_grad():
-        d = model.distribution(x2)
+        d = model.mixture(x2).to_distribution()
     u = d.cdf(Y).double().numpy()  # the PIT from torch.distributions
     # bins on the first column: sorted by it, split into 4 equal counts, the KS of each by scipy
     bins = np.array_split(u[np.argsort(X.numpy(), kind="stable")], 4)
@@ -403,16 +218,17 @@ def test_ks_by_hand():
 def test_scorecard_numbers_come_from_the_law():
     card = mh.scorecard(MODEL, X, Y, bins=1)
     with torch.no_grad():
-        d, p = MODEL.distribution(X), MODEL.log_params(X)
+        p = MODEL.mixture(X)
+        d = p.to_distribution()
     # NLL from torch.distributions, CRPS from scoringrules on the model's own mixture parameters
     assert card["nll"] == pytest.approx(-float(d.log_prob(Y).double().mean()), rel=1e-6)
-    pi, mu, sigma = (t.double().numpy() for t in (p.log_pi.exp(), p.mu, p.log_sigma.exp()))
+    pi, mu, sigma = (t.double().numpy() for t in (p.log_pi.exp(), p.loc, p.log_scale.exp()))
     want_crps = scoringrules.crps_mixnorm(Y.double().numpy(), mu, sigma, pi, backend="numpy").mean()
     assert card["crps"] == pytest.approx(want_crps, rel=1e-6)
     # and the CRPS by quadrature of ∫ (F(t) − 1{t ≥ y})² dt at the first 3 points, F from torch.distributions
     crps = MODEL.crps(X[:3], Y[:3]).tolist()
     for i in range(3):
-        one = mixture_distribution(MixtureParams(*(t[i : i + 1].double() for t in p)))
+        one = p[i : i + 1].to(torch.float64).to_distribution()
         cdf = lambda t, one=one: float(one.cdf(torch.tensor([t], dtype=torch.float64)))
         assert crps[i] == pytest.approx(crps_by_quadrature(cdf, float(Y[i]), -60, 60), abs=1e-7)
     assert card["worst_bin_ks"] == pytest.approx(card["pit_ks"])  # one bin is all the points
@@ -487,3 +303,23 @@ def test_scorecard_table_and_pit_plot():
     with pytest.raises(ValueError, match="exact=True needs x of shape"):
         plot_pit(MODEL, torch.zeros(10, 2), torch.zeros(10))
     plt.close("all")
+
+
+def test_exact_conditional_has_a_mixtures_scoring_methods():
+    """ExactLaw.mixture(x): interval from the quantiles, mean by quadrature (scipy), inverse-CDF draws
+    that pass a KS test against its own CDF, the same draws for the same generator seed."""
+    law = mh.ExactLaw()
+    cond = law.mixture(torch.full((4000,), 2.0, dtype=torch.float64))
+    assert cond.batch_shape == (4000,) and "ExactConditional" in repr(cond)
+    lo, hi = cond.interval(0.8)
+    torch.testing.assert_close(cond.cdf(hi) - cond.cdf(lo), torch.full((4000,), 0.8, dtype=torch.float64))
+    z = integrate.quad(_density, Y_LOW, Y_HIGH, args=(2.0,), limit=200)[0]
+    want = integrate.quad(lambda t: t * _density(t, 2.0), Y_LOW, Y_HIGH, limit=200)[0] / z
+    assert float(cond.mean[0]) == pytest.approx(want, abs=1e-9)
+    torch.testing.assert_close(mh.data.true_conditional_mean(torch.tensor([2.0])), cond.mean[:1])
+    s = cond.sample(generator=torch.Generator().manual_seed(0))
+    assert s.shape == (4000,) and torch.equal(s, cond.sample(generator=torch.Generator().manual_seed(0)))
+    cdf = lambda t: law.cdf(torch.full((len(t),), 2.0), torch.as_tensor(t)).numpy()
+    assert stats.kstest(s.numpy(), cdf).pvalue > 1e-3
+    assert cond.sample(3, generator=torch.Generator().manual_seed(1)).shape == (3, 4000)
+    torch.testing.assert_close(cond.nll(s), -cond.log_prob(s))

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import (
+from .._checks import (
     MAX_SAMPLE_SIZE,
     as_float_tensor,
     check_finite,
@@ -35,7 +35,7 @@ from ._checks import (
     check_positive_int,
     check_real,
 )
-from .loop import derive_seed
+from ..seeding import derive_seed
 
 #: Link lengths.
 L1, L2 = 0.8, 0.2
