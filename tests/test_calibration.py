@@ -316,7 +316,7 @@ def test_exact_conditional_has_a_mixtures_scoring_methods():
     z = integrate.quad(_density, Y_LOW, Y_HIGH, args=(2.0,), limit=200)[0]
     want = integrate.quad(lambda t: t * _density(t, 2.0), Y_LOW, Y_HIGH, limit=200)[0] / z
     assert float(cond.mean[0]) == pytest.approx(want, abs=1e-9)
-    torch.testing.assert_close(mh.data.true_conditional_mean(torch.tensor([2.0])), cond.mean[:1])
+    torch.testing.assert_close(mh.datasets.inverted_sine.true_conditional_mean(torch.tensor([2.0])), cond.mean[:1])
     s = cond.sample(generator=torch.Generator().manual_seed(0))
     assert s.shape == (4000,) and torch.equal(s, cond.sample(generator=torch.Generator().manual_seed(0)))
     cdf = lambda t: law.cdf(torch.full((len(t),), 2.0), torch.as_tensor(t)).numpy()

@@ -113,8 +113,8 @@ CASES = [
         ("x", "y"),
     ),
     Case("bayes_nll", mh.bayes_nll, dict(n_x=101, x_pad=8.0), ("n_x", "x_pad")),
-    Case("log_normaliser", mh.data.log_normaliser, dict(x=X), ("x",)),
-    Case("true_conditional_mean", mh.data.true_conditional_mean, dict(x=X), ("x",)),
+    Case("log_normaliser", mh.datasets.inverted_sine.log_normaliser, dict(x=X), ("x",)),
+    Case("true_conditional_mean", mh.datasets.inverted_sine.true_conditional_mean, dict(x=X), ("x",)),
     Case(
         "make_splits",
         mh.make_splits,
