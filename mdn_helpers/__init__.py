@@ -43,7 +43,7 @@ from .metrics import (
     nll_gap_by_x,
     slogan_energy_distance,
 )
-from .mixture import ConditionalLaw, Mixture
+from .mixture import Z_LIMIT, ConditionalLaw, Mixture
 from .recipes import Recipe
 from .seeding import derive_seed, seeded_init
 from .slogan import Critic, CriticTerms, SloganGenerator, slogan_critic_loss, slogan_critic_terms, slogan_generator_loss
@@ -53,6 +53,7 @@ from .train import MDNRecipe, fit_mdn, fit_mdn_ensemble, fit_mean_regression
 __all__ = [
     "LOG_SIGMA_BOUND",
     "MDN",
+    "Z_LIMIT",
     "ConditionalLaw",
     "Critic",
     "CriticTerms",

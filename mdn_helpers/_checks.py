@@ -197,12 +197,25 @@ def check_pair(x: Tensor, y: Tensor, x_name: str = "x", y_name: str = "y") -> tu
 
 
 def check_xy(
-    x: Tensor, y: Tensor, x_name: str = "x", y_name: str = "y", n_in: int | None = None
+    x: Tensor,
+    y: Tensor,
+    x_name: str = "x",
+    y_name: str = "y",
+    n_in: int | None = None,
+    *,
+    multi_output: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """Validate inputs x (n,) or (n, d) (d == n_in if given) and a finite 1-d
-    target y (n,); return them as float tensors."""
+    """Validate inputs x (n,) or (n, d) (d == n_in if given) and a finite
+    target y (n,) — or, with multi_output, (n,) or (n, d_out); return them as float tensors."""
     x = check_inputs(x_name, x, n_in)
-    y = check_finite_1d(y_name, y)
+    if multi_output and as_float_tensor(y_name, y).dim() == 2:
+        y = check_finite_2d(y_name, y)
+        if y.shape[1] < 2:
+            raise ValueError(
+                f"{y_name} must be (n,) for one output or (n, d_out) with d_out >= 2, got shape {tuple(y.shape)}"
+            )
+    else:
+        y = check_finite_1d(y_name, y)
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"{x_name} and {y_name} must have the same length (rows), got {x.shape[0]} and {y.shape[0]}")
     return x, y

@@ -42,7 +42,7 @@ from .mixture import LOG_SQRT_2PI, Y_LIMIT, Z_LIMIT, Mixture, check_bias
 #: The soft bound B on log L_ii, log L_ii = B·tanh(raw/B): the same bound as
 #: the 1-d head's (mdn.LOG_SIGMA_BOUND), so L_ii ∈ [e^−10, e^10].
 LOG_SCALE_BOUND = 10.0
-#: Most mixture components (as the 1-d head's mdn.MAX_COMPONENTS).
+#: Most mixture components, for every head (mdn.py imports it).
 MAX_COMPONENTS = 10_000
 #: Largest d: the head's output grows as d²/2 per component.
 MAX_DIMENSION = 100

@@ -26,12 +26,14 @@ from ._checks import (
     as_float_tensor,
     check_finite,
     check_finite_1d,
+    check_finite_2d,
     check_float32_range,
     check_parameter_count,
     check_positive_int,
     check_real,
     check_weights_not_meta,
 )
+from .heads import MAX_COMPONENTS, MAX_DIMENSION, CholeskyHead, n_outputs_per_component
 from .mixture import (
     Y_LIMIT,
     Z_LIMIT,
@@ -45,19 +47,25 @@ from .mixture import (
 #: the NLL and its gradients finite for any raw output; inside |raw| < 1.7 it is
 #: the identity to within 1 % (3 % at |raw| = 3).
 LOG_SIGMA_BOUND = 10.0
-#: Most mixture components; most hidden layers.
-MAX_COMPONENTS = 10_000
+#: Most hidden layers (most components: heads.MAX_COMPONENTS).
 MAX_LAYERS = 1_000
 
 
-def check_network_size(n_in: int, n_hidden: int, n_components: int, n_layers: int, what: str = "the MDN") -> None:
+def check_network_size(
+    n_in: int, n_hidden: int, n_components: int, n_layers: int, what: str = "the MDN", n_out: int = 1
+) -> None:
     """Each size a positive int within its limit, and the weights within MAX_PARAMETERS."""
     check_positive_int("n_in", n_in, maximum=MAX_WIDTH)
+    check_positive_int("n_out", n_out, maximum=MAX_DIMENSION)
     check_positive_int("n_hidden", n_hidden, maximum=MAX_WIDTH)
     check_positive_int("n_components", n_components, maximum=MAX_COMPONENTS)
     check_positive_int("n_layers", n_layers, maximum=MAX_LAYERS)
-    count = (n_in + 1) * n_hidden + (n_layers - 1) * (n_hidden + 1) * n_hidden + (n_hidden + 1) * 3 * n_components
-    check_parameter_count(what, count, "n_hidden, n_layers or n_components")
+    count = (
+        (n_in + 1) * n_hidden
+        + (n_layers - 1) * (n_hidden + 1) * n_hidden
+        + (n_hidden + 1) * (3 if n_out == 1 else n_outputs_per_component(n_out)) * n_components
+    )
+    check_parameter_count(what, count, "n_hidden, n_layers, n_components or n_out")
 
 
 def _scaling(name: str, value, dtype: torch.dtype | None = None) -> tuple[float, Tensor]:
@@ -90,6 +98,16 @@ def _input_scaling(name: str, value: float | Sequence[float], n_in: int) -> tupl
         parts = [_scaling(f"{name}[{i}]", v) for i, v in enumerate(value)]
         return [v for v, _ in parts], torch.stack([t for _, t in parts])
     return _scaling(name, value)
+
+
+def _output_scaling(name: str, value: float | Sequence[float], n_out: int) -> tuple[list[float], Tensor]:
+    """y_loc or y_scale of a model with n_out ≥ 2 outputs: a list of n_out numbers
+    (one number is repeated), an (n_out,) buffer."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value] * n_out
+    if len(values) != n_out:
+        raise ValueError(f"{name} must be one number or a list of n_out = {n_out} numbers, got a list of {len(values)}")
+    parts = [_scaling(f"{name}[{i}]", v) for i, v in enumerate(values)]
+    return [v for v, _ in parts], torch.stack([t for _, t in parts])
 
 
 def _describe(t: Tensor) -> str:
@@ -187,7 +205,10 @@ class MDN(ConditionalLaw, nn.Module):
     or lists of n_in numbers (one per input feature).
 
     x may be (batch,) or (batch, 1) with n_in = 1, and is (batch, n_in) with
-    more features; y is (batch,). The defaults are the network of
+    more features; y is (batch,). With n_out = d ≥ 2 outputs, y is (batch, d),
+    the head is a `heads.CholeskyHead` (full covariances), y_loc and y_scale
+    are lists of d numbers, and `mixture(x)` is a d-dim `Mixture` (its 1-d
+    scores, cdf/quantile/crps, do not apply). The defaults are the network of
     `train.DEFAULT_RECIPE`.
     """
 
@@ -208,31 +229,41 @@ class MDN(ConditionalLaw, nn.Module):
         eps: float = 0.0,
         x_loc: float | Sequence[float] = 0.0,
         x_scale: float | Sequence[float] = 1.0,
-        y_loc: float = 0.0,
-        y_scale: float = 1.0,
+        y_loc: float | Sequence[float] = 0.0,
+        y_scale: float | Sequence[float] = 1.0,
+        n_out: int = 1,
     ) -> None:
         super().__init__()
-        check_network_size(n_in, n_hidden, n_components, n_layers)
-        self.n_in = int(n_in)
+        check_network_size(n_in, n_hidden, n_components, n_layers, n_out=n_out)
+        self.n_in, self.n_out = int(n_in), int(n_out)
         n_hidden, n_components, n_layers = int(n_hidden), int(n_components), int(n_layers)
         if not isinstance(activation, str) or activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
         (x_loc, x_loc_t), (x_scale, x_scale_t) = (
             _input_scaling(k, v, self.n_in) for k, v in (("x_loc", x_loc), ("x_scale", x_scale))
         )
-        (y_loc, y_loc_t), (y_scale, y_scale_t) = (_scaling(k, v) for k, v in (("y_loc", y_loc), ("y_scale", y_scale)))
+        y_pairs = (("y_loc", y_loc), ("y_scale", y_scale))
+        if self.n_out == 1:
+            (y_loc, y_loc_t), (y_scale, y_scale_t) = (_scaling(k, v) for k, v in y_pairs)
+        else:
+            (y_loc, y_loc_t), (y_scale, y_scale_t) = (_output_scaling(k, v, self.n_out) for k, v in y_pairs)
+        eps = check_real("eps", eps, minimum=0.0)
+        if eps > 0 and self.n_out > 1:
+            raise ValueError(f"eps (a floor under σ) applies to one output only; this MDN has n_out = {self.n_out}")
         self.config: dict[str, Any] = dict(
             n_in=self.n_in,
             n_hidden=n_hidden,
             n_components=n_components,
             n_layers=n_layers,
             activation=activation,
-            eps=check_real("eps", eps, minimum=0.0),
+            eps=eps,
             x_loc=x_loc,
             x_scale=x_scale,
             y_loc=y_loc,
             y_scale=y_scale,
         )
+        if self.n_out > 1:  # a 1-d model's config stays as it was (checkpoints written before n_out load)
+            self.config["n_out"] = self.n_out
         layers: list[nn.Module] = []
         width = self.n_in
         for _ in range(n_layers):
@@ -240,7 +271,11 @@ class MDN(ConditionalLaw, nn.Module):
             width = n_hidden
         self.body = nn.Sequential(*layers)
         # eps is in data units; the head works in units of y_scale.
-        self.head = GaussianMixture1d(n_hidden, n_components, eps=self.config["eps"] / y_scale)
+        self.head: GaussianMixture1d | CholeskyHead
+        if self.n_out == 1:
+            self.head = GaussianMixture1d(n_hidden, n_components, eps=eps / cast(float, y_scale))
+        else:
+            self.head = CholeskyHead(n_hidden, n_components, self.n_out)
         self.register_buffer("x_loc", x_loc_t)
         self.register_buffer("x_scale", x_scale_t)
         self.register_buffer("y_loc", y_loc_t)
@@ -293,6 +328,12 @@ class MDN(ConditionalLaw, nn.Module):
         log y_scale; `mixture(x).nll(y)` is the same number up to rounding.
         """
         h = self.features(x)
+        if isinstance(self.head, CholeskyHead):
+            y = check_finite_2d("y", y, self.n_out)
+            if y.shape[0] != h.shape[0]:
+                raise ValueError(f"y must have one row per row of x: x has {h.shape[0]} rows, y has {y.shape[0]}")
+            ys = (y.to(h) - self.y_loc) / self.y_scale
+            return self.head.nll(h, ys) + torch.log(self.y_scale).sum()
         y = _check_y(y, h.shape[0]).to(h)
         return torch.log(self.y_scale) - training_log_prob(self.head.mixture(h), (y - self.y_loc) / self.y_scale)
 

@@ -58,10 +58,10 @@ MAX_ENERGY_POINTS = 50_000
 
 @torch.no_grad()
 def heldout_nll(model: MDN | MDNEnsemble, x: Tensor, y: Tensor, chunk: int = 50_000) -> float:
-    """Mean NLL (nats) of `model` on x (n,) or (n, d) and y (n,), in chunks to
+    """Mean NLL (nats) of `model` on x (n,) or (n, d) and y (n,) (or (n, d_out)), in chunks to
     bound memory: −log p(y | x) read from ``model.mixture(x)``."""
     dev = check_model("model", model, "mixture").device
-    x, y = check_xy(x, y)
+    x, y = check_xy(x, y, multi_output=True)
     check_positive_int("chunk", chunk)
     total = 0.0
     for s in range(0, x.shape[0], chunk):

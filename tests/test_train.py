@@ -182,7 +182,7 @@ def test_bad_training_data():
         fit_mdn(torch.zeros(3, 2, 2), torch.zeros(3), progress=False)
     with pytest.raises(ValueError, match=r"x_val must be of shape \(n, 2\), got shape \(3,\)"):
         fit_mdn(torch.zeros(3, 2), torch.zeros(3), x_val=torch.zeros(3), y_val=torch.zeros(3), progress=False)
-    with pytest.raises(ValueError, match=r"y must be 1-d of shape \(n,\), got shape \(3, 1\)"):
+    with pytest.raises(ValueError, match=r"y must be \(n,\) for one output or \(n, d_out\) with d_out >= 2, got shape \(3, 1\)"):
         fit_mdn(torch.zeros(3, 2), torch.zeros(3, 1), progress=False)
     with pytest.raises(ValueError, match="give the training data"):
         fit_mdn(progress=False)
@@ -251,7 +251,7 @@ def test_ensemble_early_stopping_keeps_the_best_ensemble(data):
 
 
 def test_recipes_are_frozen_data_with_named_presets():
-    assert set(RECIPES) == {"default", "small", "fresh", "seed"}
+    assert set(RECIPES) == {"default", "small", "fresh", "seed", "arm"}
     with pytest.raises(dataclasses.FrozenInstanceError):
         DEFAULT_RECIPE.steps = 5
     # MDN()'s own defaults are the default recipe's network
