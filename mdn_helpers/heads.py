@@ -85,8 +85,10 @@ class CholeskyHead(nn.Module):
         n_out = self.n_components * n_outputs_per_component(d)
         check_parameter_count("the Cholesky head", (self.n_in + 1) * n_out, "n_in, n_components or d")
         self.lin = nn.Linear(self.n_in, n_out)
-        rows, cols = torch.tril_indices(d, d, -1)
-        self._rows, self._cols = rows.tolist(), cols.tolist()
+        # the strict lower triangle, row-major (torch.tril_indices(d, d, -1)'s order), in plain Python:
+        # a checkpoint builds the model on the meta device, where no tensor can be read back
+        self._rows = [i for i in range(self.d) for _ in range(i)]
+        self._cols = [j for i in range(self.d) for j in range(i)]
 
     def extra_repr(self) -> str:
         return f"n_in={self.n_in}, n_components={self.n_components}, d={self.d}, eps={self.eps:g}"

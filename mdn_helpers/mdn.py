@@ -72,7 +72,7 @@ def _scaling(name: str, value, dtype: torch.dtype | None = None) -> tuple[float,
     """A location (finite) or scale (> 0) as a float and as the buffer it is
     stored in; a ValueError naming it if the buffer's dtype cannot hold it
     (a scale that would become 0, inf or subnormal, a location that would become inf)."""
-    scale = name.endswith("scale")
+    scale = name.split("[")[0].endswith("scale")  # x_scale[3] is a scale too
     v = check_real(name, value, minimum=0.0 if scale else None, strict=scale)
     t = torch.tensor(v, dtype=dtype or torch.get_default_dtype(), device="cpu")  # checked here, even in a meta build
     info = torch.finfo(t.dtype)

@@ -534,6 +534,15 @@ class MixtureLike(Protocol):
     def sample(self, n: int | None = None, *, generator: torch.Generator | None = None) -> Tensor: ...
 
 
+def _rows_match(mix: MixtureLike, y) -> Tensor:
+    """y, with one row per row of x (the mixture's batch); an error naming x and y otherwise."""
+    y = as_float_tensor("y", y)
+    batch = mix.batch_shape[0] if len(mix.batch_shape) else None
+    if y.dim() >= 1 and batch is not None and y.shape[0] != batch:
+        raise ValueError(f"x and y must have one row per point: x has {batch} rows, y has {y.shape[0]}")
+    return y
+
+
 class ConditionalLaw:
     """p(y | x): the one interface of the MDN, the ensemble, the baselines and
     the exact law. A law defines ``mixture(x, pi_bias=0.0, std_bias=0.0)``,
@@ -548,11 +557,13 @@ class ConditionalLaw:
 
     def log_prob(self, x: Tensor, y: Tensor) -> Tensor:
         """log p(y | x) in nats, per point: (batch,); y must be finite."""
-        return self.mixture(x).log_prob(check_finite("y", as_float_tensor("y", y)))
+        mix = self.mixture(x)
+        return mix.log_prob(_rows_match(mix, check_finite("y", as_float_tensor("y", y))))
 
     def cdf(self, x: Tensor, y: Tensor) -> Tensor:
         """P(Y ≤ y | x), per point (d = 1): (batch,), float64."""
-        return self.mixture(x).cdf(y)
+        mix = self.mixture(x)
+        return mix.cdf(_rows_match(mix, y))
 
     def quantile(self, x: Tensor, q: float | Tensor) -> Tensor:
         """The y with P(Y ≤ y | x) = q (d = 1): q a float in (0, 1) or (batch,) → (batch,), float64."""
@@ -560,7 +571,8 @@ class ConditionalLaw:
 
     def crps(self, x: Tensor, y: Tensor) -> Tensor:
         """The CRPS of p(· | x) at y, per point (d = 1): (batch,), float64."""
-        return self.mixture(x).crps(y)
+        mix = self.mixture(x)
+        return mix.crps(_rows_match(mix, y))
 
     def sample(
         self, x: Tensor, pi_bias: float = 0.0, std_bias: float = 0.0, generator: torch.Generator | None = None

@@ -53,6 +53,9 @@ from torch import nn
 
 import mdn_helpers as mh
 from mdn_helpers import grids, plots
+from mdn_helpers.datasets import robot_arm
+from mdn_helpers.energy import energy_score
+from mdn_helpers.heads import CholeskyHead, bivariate_scale_tril
 from mdn_helpers.loop import History
 from mdn_helpers.seeding import seeded_init
 
@@ -69,7 +72,11 @@ with seeded_init(0):
     ENSEMBLE = mh.MDNEnsemble([mh.MDN(n_hidden=4, n_components=2), mh.MDN(n_hidden=4, n_components=2)])
     GEN = mh.SloganGenerator(n_random=8, n_hidden=8)
     CRITIC = mh.Critic(n_hidden=8)
+    MODEL2 = mh.MDN(n_in=2, n_hidden=8, n_components=3, n_out=2)
+    HEAD2 = CholeskyHead(8, 3, 2)
 X, Y = mh.seeded_sample(40, 0)
+XA, THETA = robot_arm.sample_robot_arm(40, 0)
+ARM = robot_arm.ArmExactLaw()
 LAW = mh.ExactLaw()
 LINEAR = mh.fit_linear_gaussian(X, Y)
 PTS = torch.stack([X, Y], 1)
@@ -168,6 +175,44 @@ CASES = [
     Case("Mixture.floored", P.floored, dict(eps=0.1), ("eps",)),
     Case("Mixture.affine", P.affine, dict(shift=1.0, scale=2.0), ("shift", "scale")),
     Case("Mixture.affine (d = 2)", P2.affine, dict(shift=1.0, scale=2.0), ("shift", "scale")),
+    Case(
+        "MDN (n_out = 2)",
+        mh.MDN,
+        dict(n_in=2, n_hidden=4, n_components=2, n_layers=1, n_out=2, y_loc=[0.0, 1.0], y_scale=[1.0, 2.0]),
+        ("n_in", "n_out", "n_components", "y_loc", "y_scale", "eps"),
+    ),
+    Case("MDN.nll (n_out = 2)", MODEL2.nll, dict(x=XA, y=THETA), ("x", "y")),
+    Case("MDN.mixture (n_out = 2)", MODEL2.mixture, dict(x=XA), ("x", "pi_bias", "std_bias")),
+    Case("MDN.log_prob (n_out = 2)", MODEL2.log_prob, dict(x=XA, y=THETA), ("x", "y")),
+    Case("MDN.sample (n_out = 2)", MODEL2.sample, dict(x=XA), ("x", "pi_bias", "std_bias", "generator")),
+    Case("CholeskyHead", CholeskyHead, dict(n_in=3, n_components=2, d=2), ("n_in", "n_components", "d", "eps")),
+    Case("CholeskyHead.nll", HEAD2.nll, dict(h=torch.zeros(40, 8), y=THETA), ("h", "y")),
+    Case("CholeskyHead.mixture", HEAD2.mixture, dict(h=torch.zeros(4, 8)), ("h", "pi_bias", "std_bias")),
+    Case(
+        "bivariate_scale_tril",
+        bivariate_scale_tril,
+        dict(log_sigma1=torch.zeros(3), log_sigma2=torch.zeros(3), rho=torch.zeros(3)),
+        ("log_sigma1", "log_sigma2", "rho"),
+    ),
+    Case(
+        "energy_score",
+        energy_score,
+        dict(mixture=P2, y=torch.zeros(5, 2), n_samples=20),
+        ("mixture", "y", "n_samples", "generator"),
+    ),
+    Case("fit_mdn (n_out = 2)", mh.fit_mdn, _trainer_kw(x=XA, y=THETA, steps=2), ("x", "y", "recipe")),
+    Case("robot_arm.forward", robot_arm.forward, dict(theta=THETA), ("theta",)),
+    Case("robot_arm.inverse", robot_arm.inverse, dict(x=XA), ("x",)),
+    Case("sample_robot_arm", robot_arm.sample_robot_arm, dict(n=5, seed=0), ("n", "seed", "noise_sd")),
+    Case(
+        "make_arm_splits",
+        robot_arm.make_arm_splits,
+        dict(n_train=5, n_val=5, n_test=5, seed=0),
+        ("n_train", "n_val", "n_test", "seed", "noise_sd"),
+    ),
+    Case("ArmExactLaw.log_prob", ARM.log_prob, dict(x=XA[:5], theta=THETA[:5]), ("x", "theta")),
+    Case("ArmExactLaw.mean", ARM.mean, dict(x=XA[:5]), ("x",)),
+    Case("ArmExactLaw.sample", ARM.sample, dict(x=XA[:5], n_per_x=2, seed=0), ("x", "n_per_x", "seed")),
     Case(
         "fit_mdn",
         mh.fit_mdn,
@@ -693,6 +738,16 @@ PAIRS = [
         for kind, law in (("MDN", MODEL), ("MDNEnsemble", ENSEMBLE), ("LinearGaussian", LINEAR), ("ExactLaw", LAW))
     ),
     Pair("fit_linear_gaussian", mh.fit_linear_gaussian, dict(x=X, y=Y), rows=_XY),
+    Pair(
+        "MDN.nll (n_out = 2)",
+        lambda model, **kw: model.nll(**kw),
+        dict(model=MODEL2, x=XA, y=THETA),
+        rows=_XY,
+        inputs={"model": ("x",)},
+        aliases=_SELF,
+    ),
+    Pair("fit_mdn (n_out = 2)", mh.fit_mdn, _trainer_kw(x=XA, y=THETA, steps=2), rows=_XY),
+    Pair("ArmExactLaw.log_prob", ARM.log_prob, dict(x=XA[:5], theta=THETA[:5]), rows=(("x", "theta"),)),
     Pair(
         "fit_mdn",
         mh.fit_mdn,
