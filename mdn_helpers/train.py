@@ -257,7 +257,8 @@ def _prepare(x, y, x_val, y_val, rec: MDNRecipe, device):
     else:
         if x is None or y is None:
             raise ValueError(
-                "give the training data x (n,) or (n, d) and y (n,) or (n, d_out), or recipe='fresh' to draw new points each step"
+                "give the training data x (n,) or (n, d) and y (n,) or (n, d_out), "
+                "or recipe='fresh' to draw new points each step"
             )
         x, y = _checked_pair(x, y)
         if x.shape[0] < 2:

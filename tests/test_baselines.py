@@ -131,7 +131,7 @@ def test_bad_arguments_are_named():
     law = mh.fit_linear_gaussian(x, y)
     with pytest.raises(ValueError, match="x must be of shape"):
         law.log_prob(x[:, 0], y)  # 1 feature given to a law of 2
-    with pytest.raises(ValueError, match="y must have shape"):
+    with pytest.raises(ValueError, match="x and y must have one row per point: x has 20 rows, y has 5"):
         law.cdf(x, y[:5])
     with pytest.raises(ValueError, match="x must be of shape"):
         law.density(x[:, 0], y)  # a grid over one input; this law has two

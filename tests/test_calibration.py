@@ -108,7 +108,7 @@ def test_exact_law_refuses_two_dimensional_x_and_biases():
         law.cdf(torch.zeros(5, 2), torch.zeros(5))
     with pytest.raises(ValueError, match="q must be in"):
         law.quantile(torch.zeros(5), 1.2)
-    with pytest.raises(ValueError, match="x and y must have the same shape"):
+    with pytest.raises(ValueError, match="x and y must have one row per point: x has 5 rows, y has 4"):
         law.crps(torch.zeros(5), torch.zeros(4))
     with pytest.raises(ValueError, match="the exact law has no sampling biases: pi_bias and std_bias must be 0"):
         mh.scorecard(law, torch.zeros(5), torch.zeros(5), bins=2, std_bias=1.0)

@@ -182,7 +182,7 @@ def test_bad_training_data():
         fit_mdn(torch.zeros(3, 2, 2), torch.zeros(3), progress=False)
     with pytest.raises(ValueError, match=r"x_val must be of shape \(n, 2\), got shape \(3,\)"):
         fit_mdn(torch.zeros(3, 2), torch.zeros(3), x_val=torch.zeros(3), y_val=torch.zeros(3), progress=False)
-    with pytest.raises(ValueError, match=r"y must be \(n,\) for one output or \(n, d_out\) with d_out >= 2, got shape \(3, 1\)"):
+    with pytest.raises(ValueError, match=r"y must be \(n,\) for one output or \(n, d_out\) with d_out >= 2, got shape"):
         fit_mdn(torch.zeros(3, 2), torch.zeros(3, 1), progress=False)
     with pytest.raises(ValueError, match="give the training data"):
         fit_mdn(progress=False)
