@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -142,6 +142,41 @@ def check_levels(name: str, q, batch_shape: torch.Size, device) -> Tensor:
         bad = t[~((t > 0) & (t < 1))][0].item()
         raise ValueError(f"{name} must be in (0, 1) (exclusive) and not NaN, got {bad}")
     return t
+
+
+@torch.no_grad()
+def invert_cdf(
+    residual: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]], y: Tensor, lo: Tensor, hi: Tensor, max_steps: int
+) -> Tensor:
+    """The one quantile solver: for each row, the y in [lo, hi] with F(y) = q, by
+    Newton's method safeguarded with bisection (rtsafe's rule: bisect where
+    Newton leaves the bracket or does not halve the step before last).
+
+    residual(rows, y_rows) gives F(y) − q and F'(y) for the rows still being
+    solved (an index tensor into the batch); F(lo) ≤ q ≤ F(hi). A row stops
+    when |F(y) − q| ≤ 1e-14 or its bracket is down to float64 resolution, and
+    drops out of the work. y (batch,) is the start, inside the bracket; float64."""
+    y, lo, hi = y.clone(), lo.clone(), hi.clone()
+    step_old = hi - lo
+    rows = torch.arange(y.shape[0], device=y.device)  # the rows still being solved
+    resolution = 4 * torch.finfo(torch.float64).eps
+    for _ in range(max_steps):
+        y_a, lo_a, hi_a = y[rows], lo[rows], hi[rows]
+        g, f = residual(rows, y_a)
+        lo_a = torch.where(g < 0, y_a, lo_a)
+        hi_a = torch.where(g > 0, y_a, hi_a)
+        done = (g.abs() <= 1e-14) | (hi_a - lo_a <= resolution * torch.maximum(lo_a.abs(), hi_a.abs()))
+        newton = y_a - g / f
+        use_newton = (
+            torch.isfinite(newton) & (newton > lo_a) & (newton < hi_a) & (2 * g.abs() < (step_old[rows] * f).abs())
+        )
+        y_new = torch.where(done, y_a, torch.where(use_newton, newton, lo_a + 0.5 * (hi_a - lo_a)))
+        lo[rows], hi[rows], y[rows], step_old[rows] = lo_a, hi_a, y_new, (y_new - y_a).abs()
+        if bool(done.all()):
+            break
+        if bool(done.any()):
+            rows = rows[~done]
+    return y
 
 
 def _crps_a(m: Tensor, s: Tensor) -> Tensor:
@@ -450,33 +485,15 @@ class Mixture:
         comp = mu + torch.exp(log_sigma) * torch.special.ndtri(q).unsqueeze(-1)  # each component's own quantile
         lo, hi = comp.min(-1).values, comp.max(-1).values
         x = (pi * comp).sum(-1).clamp(lo, hi)  # a start inside the bracket
-        step_old = hi - lo
         inv_sigma = torch.exp((-log_sigma).clamp(max=700.0))  # 1/σ kept finite (σ ≥ e^-700)
         pdf_w = pi * inv_sigma * math.exp(-LOG_SQRT_2PI)  # π_k / (σ_k √2π)
-        rows = torch.arange(mu.shape[0], device=mu.device)  # the rows still being solved
-        work: tuple[Tensor, ...] = (pi, mu, inv_sigma, pdf_w)  # their parameters, compacted as rows converge
-        resolution = 4 * torch.finfo(torch.float64).eps
-        for _ in range(QUANTILE_ITERATIONS):
-            x_a, lo_a, hi_a = x[rows], lo[rows], hi[rows]
-            z = (x_a.unsqueeze(-1) - work[1]) * work[2]
-            g = (work[0] * _ndtr(z)).sum(-1).clamp(0.0, 1.0) - q[rows]
-            f = (work[3] * torch.exp(-0.5 * z * z)).sum(-1)
-            lo_a = torch.where(g < 0, x_a, lo_a)
-            hi_a = torch.where(g > 0, x_a, hi_a)
-            done = (g.abs() <= 1e-14) | (hi_a - lo_a <= resolution * torch.maximum(lo_a.abs(), hi_a.abs()))
-            newton = x_a - g / f
-            # rtsafe's rule: bisect where Newton leaves the bracket or does not halve the step before last
-            use_newton = (
-                torch.isfinite(newton) & (newton > lo_a) & (newton < hi_a) & (2 * g.abs() < (step_old[rows] * f).abs())
-            )
-            x_new = torch.where(done, x_a, torch.where(use_newton, newton, lo_a + 0.5 * (hi_a - lo_a)))
-            lo[rows], hi[rows], x[rows], step_old[rows] = lo_a, hi_a, x_new, (x_new - x_a).abs()
-            if bool(done.all()):
-                break
-            if bool(done.any()):
-                keep = ~done
-                rows, work = rows[keep], tuple(t[keep] for t in work)
-        return x
+
+        def residual(rows: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+            z = (y.unsqueeze(-1) - mu[rows]) * inv_sigma[rows]
+            cdf = (pi[rows] * _ndtr(z)).sum(-1).clamp(0.0, 1.0)
+            return cdf - q[rows], (pdf_w[rows] * torch.exp(-0.5 * z * z)).sum(-1)
+
+        return invert_cdf(residual, x, lo, hi, QUANTILE_ITERATIONS)
 
     def interval(self, level: float | Tensor) -> tuple[Tensor, Tensor]:
         """The central interval of probability `level` in (0, 1) (a float or one

@@ -32,7 +32,15 @@ from .._checks import (
     check_real,
     resolve_device,
 )
-from ..mixture import LOG_SQRT_2PI, ConditionalLaw, check_bias, check_generator, check_levels, normal_log_prob
+from ..mixture import (
+    LOG_SQRT_2PI,
+    ConditionalLaw,
+    check_bias,
+    check_generator,
+    check_levels,
+    invert_cdf,
+    normal_log_prob,
+)
 from ..seeding import derive_seed
 
 __all__ = [
@@ -401,21 +409,13 @@ class ExactLaw(ConditionalLaw):
             hi = (lo + self._h).clamp(max=Y_HIGH)
             below, above = cum.gather(1, j[:, None]).squeeze(1), cum.gather(1, j[:, None] + 1).squeeze(1)
             y = lo + (hi - lo) * ((target - below) / (above - below)).clamp(0.0, 1.0)  # linear, to start
-            step_old = hi - lo
-            for _ in range(QUANTILE_STEPS):  # Newton (F' = g/Z), safeguarded as in Mixture.quantile
-                r = self._cdf_inside(xs, y, t) - qs
-                lo, hi = torch.where(r < 0, y, lo), torch.where(r > 0, y, hi)
-                done = (r.abs() <= 1e-14) | (hi - lo <= 4 * torch.finfo(torch.float64).eps * hi.abs().clamp(min=1))
-                if bool(done.all()):
-                    break
-                density = (-0.5 * (xs - inverted_sine_f(y)) ** 2 - t["log_scale"]).exp() / z
-                newton = y - r / density
-                use = (
-                    torch.isfinite(newton) & (newton > lo) & (newton < hi) & (2 * r.abs() < (step_old * density).abs())
-                )
-                y_new = torch.where(done, y, torch.where(use, newton, 0.5 * (lo + hi)))
-                step_old, y = (y_new - y).abs(), y_new
-            return y
+
+            def residual(rows: Tensor, yr: Tensor) -> tuple[Tensor, Tensor]:
+                tr = {name: v[rows] for name, v in t.items()}
+                density = (-0.5 * (xs[rows] - inverted_sine_f(yr)) ** 2 - tr["log_scale"]).exp() / z[rows]
+                return self._cdf_inside(xs[rows], yr, tr) - qs[rows], density
+
+            return invert_cdf(residual, y, lo, hi, QUANTILE_STEPS)
 
         return self._each_chunk(x, q, solve)
 
