@@ -22,6 +22,9 @@ Tables (the notebook's own settings; "seed" is the notebook's SEED or the traine
   gan_mdn    03: SLOGAN (half the default steps) and the fresh-data MDN: energy distance, low-density share
   k_sweep    04: K = 1, 3, 15, 50 (and 15 with std_bias = 1): NLL and CRPS on 10,000 held-out points
   penguins   05: the default MDN, the linear-Gaussian and a Gaussian on split `seed`, trained with seed=`seed`
+  arm        06: the robot arm's MDN (recipe "arm", fixed data, training seed varies): held-out NLL, its gap to
+             the Bayes NLL, the median reach error of the top component's mean on 2000 test x and its ratio
+             to that of the exact conditional mean, training seconds
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -51,6 +55,7 @@ from mdn_helpers import (
     scorecard,
     slogan_energy_distance,
 )
+from mdn_helpers.datasets import robot_arm
 from mdn_helpers.datasets.inverted_sine import joint_sample
 from mdn_helpers.seeding import derive_seed, seeded_init
 from mdn_helpers.slogan_train import DEFAULT_RECIPE as SLOGAN_RECIPE
@@ -62,6 +67,7 @@ OUT = Path(__file__).with_name("recorded_spread.json")
 K = 15
 SHORT_STEPS = 1000  # 02's comparison runs
 N_SHARE = 10_000  # 03's low-density share: points a draw, 5 draws
+N_REACH = 2000  # 06's reach errors: the first points of the test set
 
 
 def plain_loop_nll(x, y, test, steps: int, seed: int) -> float:
@@ -161,6 +167,37 @@ def penguins(seed: int) -> dict:
     }
 
 
+@cache
+def arm_reference() -> tuple[robot_arm.ArmSplits, float, float]:
+    """06's fixed data, its Bayes NLL (deterministic quadrature) and the exact conditional mean's
+    median reach error on the first N_REACH test x: computed once per process."""
+    splits = robot_arm.make_arm_splits(seed=0)  # 10k train, 20k test
+    bayes = robot_arm.arm_bayes_nll(n=20_000, seed=derive_seed(0, "test")).nll  # the test set's own x's
+    x = splits.x_test[:N_REACH]
+    mean_reach = float(robot_arm.reach_error(x, robot_arm.ArmExactLaw().mean(x)).median())
+    return splits, bayes, mean_reach
+
+
+def arm(seed: int) -> dict:
+    splits, bayes, mean_reach = arm_reference()
+    t0 = time.perf_counter()
+    model, _ = fit_mdn(splits.x_train, splits.theta_train, recipe="arm", seed=seed, progress=False)
+    seconds = time.perf_counter() - t0
+    nll = heldout_nll(model, splits.x_test, splits.theta_test)
+    x = splits.x_test[:N_REACH]
+    with torch.no_grad():
+        mix = model.mixture(x)
+        mode = mix.loc[torch.arange(N_REACH), mix.log_pi.argmax(-1)]
+    mode_reach = float(robot_arm.reach_error(x, mode.double()).median())
+    return {
+        "nll": nll,
+        "gap": nll - bayes,
+        "mode_reach": mode_reach,
+        "mode_ratio": mode_reach / mean_reach,
+        "seconds": round(seconds, 2),
+    }
+
+
 TABLES: dict[str, tuple[Callable[[int], dict], list[tuple[str, str]]]] = {
     # name: (one seed's row, comparisons (a, b) reported as paired differences a − b)
     "ladder": (ladder, [("data units", "+ scaling"), ("+ scaling", "+ cosine"), ("+ cosine", "+ jitter")]),
@@ -178,6 +215,7 @@ TABLES: dict[str, tuple[Callable[[int], dict], list[tuple[str, str]]]] = {
         ],
     ),
     "penguins": (penguins, [("linear-Gaussian", "MDN"), ("Gaussian", "linear-Gaussian")]),
+    "arm": (arm, []),
 }
 
 

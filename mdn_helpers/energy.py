@@ -28,6 +28,14 @@ from torch import Tensor
 from ._checks import as_float_tensor, check_finite, check_positive_int
 from .mixture import Mixture, check_generator
 
+__all__ = [
+    "ENERGY_CHUNK_VALUES",
+    "MAX_ENERGY_SAMPLES",
+    "energy_score",
+    "energy_score_ensemble",
+]
+
+
 #: Distances computed at once (32 MB in float64): the pair sums run over
 #: chunks of rows and of draws of at most this many ‖X_i − X_j‖.
 ENERGY_CHUNK_VALUES = 4_000_000

@@ -39,6 +39,17 @@ from ._checks import (
 )
 from .mixture import LOG_SQRT_2PI, Y_LIMIT, Z_LIMIT, Mixture, check_bias
 
+__all__ = [
+    "LOG_SCALE_BOUND",
+    "MAX_COMPONENTS",
+    "MAX_DIMENSION",
+    "CholeskyHead",
+    "bivariate_scale_tril",
+    "n_outputs_per_component",
+    "scale_tril_to_bivariate",
+]
+
+
 #: The soft bound B on log L_ii, log L_ii = B·tanh(raw/B): the same bound as
 #: the 1-d head's (mdn.LOG_SIGMA_BOUND), so L_ii ∈ [e^−10, e^10].
 LOG_SCALE_BOUND = 10.0

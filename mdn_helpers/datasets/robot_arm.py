@@ -37,6 +37,25 @@ from .._checks import (
 )
 from ..seeding import derive_seed
 
+__all__ = [
+    "LOG_BOX_AREA",
+    "NOISE_SD",
+    "SAMPLE_REFINE",
+    "ArmExactLaw",
+    "ArmInverse",
+    "ArmSplits",
+    "BayesNLL",
+    "BranchMeans",
+    "arm_bayes_nll",
+    "forward",
+    "in_box",
+    "inverse",
+    "make_arm_splits",
+    "reach_error",
+    "sample_robot_arm",
+]
+
+
 #: Link lengths.
 L1, L2 = 0.8, 0.2
 #: The prior box: θ1 ~ U[THETA1_LOW, THETA1_HIGH], θ2 ~ U[THETA2_LOW, THETA2_HIGH].
