@@ -38,9 +38,17 @@ from .._checks import (
 from ..seeding import derive_seed
 
 __all__ = [
+    "L1",
+    "L2",
     "LOG_BOX_AREA",
     "NOISE_SD",
+    "RHO_MAX",
+    "RHO_MIN",
     "SAMPLE_REFINE",
+    "THETA1_HIGH",
+    "THETA1_LOW",
+    "THETA2_HIGH",
+    "THETA2_LOW",
     "ArmExactLaw",
     "ArmInverse",
     "ArmSplits",
