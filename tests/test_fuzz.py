@@ -72,8 +72,8 @@ with seeded_init(0):
     ENSEMBLE = mh.MDNEnsemble([mh.MDN(n_hidden=4, n_components=2), mh.MDN(n_hidden=4, n_components=2)])
     GEN = mh.SloganGenerator(n_random=8, n_hidden=8)
     CRITIC = mh.Critic(n_hidden=8)
-    MODEL2 = mh.MDN(n_in=2, n_hidden=8, n_components=3, n_out=2)
-    HEAD2 = CholeskyHead(8, 3, 2)
+    MODEL_2D = mh.MDN(n_in=2, n_hidden=8, n_components=3, n_out=2)  # two outputs
+    HEAD_2D = CholeskyHead(8, 3, 2)
 X, Y = mh.seeded_sample(40, 0)
 XA, THETA = robot_arm.sample_robot_arm(40, 0)
 ARM = robot_arm.ArmExactLaw()
@@ -181,13 +181,13 @@ CASES = [
         dict(n_in=2, n_hidden=4, n_components=2, n_layers=1, n_out=2, y_loc=[0.0, 1.0], y_scale=[1.0, 2.0]),
         ("n_in", "n_out", "n_components", "y_loc", "y_scale", "eps"),
     ),
-    Case("MDN.nll (n_out = 2)", MODEL2.nll, dict(x=XA, y=THETA), ("x", "y")),
-    Case("MDN.mixture (n_out = 2)", MODEL2.mixture, dict(x=XA), ("x", "pi_bias", "std_bias")),
-    Case("MDN.log_prob (n_out = 2)", MODEL2.log_prob, dict(x=XA, y=THETA), ("x", "y")),
-    Case("MDN.sample (n_out = 2)", MODEL2.sample, dict(x=XA), ("x", "pi_bias", "std_bias", "generator")),
+    Case("MDN.nll (n_out = 2)", MODEL_2D.nll, dict(x=XA, y=THETA), ("x", "y")),
+    Case("MDN.mixture (n_out = 2)", MODEL_2D.mixture, dict(x=XA), ("x", "pi_bias", "std_bias")),
+    Case("MDN.log_prob (n_out = 2)", MODEL_2D.log_prob, dict(x=XA, y=THETA), ("x", "y")),
+    Case("MDN.sample (n_out = 2)", MODEL_2D.sample, dict(x=XA), ("x", "pi_bias", "std_bias", "generator")),
     Case("CholeskyHead", CholeskyHead, dict(n_in=3, n_components=2, d=2), ("n_in", "n_components", "d", "eps")),
-    Case("CholeskyHead.nll", HEAD2.nll, dict(h=torch.zeros(40, 8), y=THETA), ("h", "y")),
-    Case("CholeskyHead.mixture", HEAD2.mixture, dict(h=torch.zeros(4, 8)), ("h", "pi_bias", "std_bias")),
+    Case("CholeskyHead.nll", HEAD_2D.nll, dict(h=torch.zeros(40, 8), y=THETA), ("h", "y")),
+    Case("CholeskyHead.mixture", HEAD_2D.mixture, dict(h=torch.zeros(4, 8)), ("h", "pi_bias", "std_bias")),
     Case(
         "bivariate_scale_tril",
         bivariate_scale_tril,
@@ -594,6 +594,7 @@ VARIANTS: dict[int, dict[str, Any]] = {
         (CRITIC, None),
         (GEN, None),
         (LINEAR, LINEAR2),
+        (MODEL_2D, mh.MDN(n_in=3, n_hidden=8, n_components=3, n_out=2)),
     )
 }
 
@@ -645,13 +646,16 @@ PAIRS = [
         for kind, model in (("MDN", MODEL), ("MDNEnsemble", ENSEMBLE), ("LinearGaussian", LINEAR))
         for method in ("log_prob", "cdf", "crps")
     ),
-    Pair(
-        "MDN.nll",
-        lambda model, **kw: model.nll(**kw),
-        dict(model=MODEL, x=X, y=Y),
-        rows=_XY,
-        inputs={"model": ("x",)},
-        aliases=_SELF,
+    *(
+        Pair(
+            name,
+            lambda model, **kw: model.nll(**kw),
+            dict(model=model, x=x, y=y),
+            rows=_XY,
+            inputs={"model": ("x",)},
+            aliases=_SELF,
+        )
+        for name, model, x, y in (("MDN.nll", MODEL, X, Y), ("MDN.nll (n_out = 2)", MODEL_2D, XA, THETA))
     ),
     *(
         Pair(
@@ -738,14 +742,6 @@ PAIRS = [
         for kind, law in (("MDN", MODEL), ("MDNEnsemble", ENSEMBLE), ("LinearGaussian", LINEAR), ("ExactLaw", LAW))
     ),
     Pair("fit_linear_gaussian", mh.fit_linear_gaussian, dict(x=X, y=Y), rows=_XY),
-    Pair(
-        "MDN.nll (n_out = 2)",
-        lambda model, **kw: model.nll(**kw),
-        dict(model=MODEL2, x=XA, y=THETA),
-        rows=_XY,
-        inputs={"model": ("x",)},
-        aliases=_SELF,
-    ),
     Pair("fit_mdn (n_out = 2)", mh.fit_mdn, _trainer_kw(x=XA, y=THETA, steps=2), rows=_XY),
     Pair("ArmExactLaw.log_prob", ARM.log_prob, dict(x=XA[:5], theta=THETA[:5]), rows=(("x", "theta"),)),
     Pair(
