@@ -460,11 +460,34 @@ def _call_judged(fn: Callable, kwargs: dict, where: str, words: tuple[str, ...])
         plt.close("all")
 
 
+def _check_invariants(case: Case, kwargs: dict, result: Any, where: str) -> None:
+    """A value a call returned must pass the cheap invariant its function promises: a CDF in
+    [0, 1], a CRPS ≥ 0, an interval with lo ≤ hi, a quantile monotone in q, a log-density < +inf."""
+    kind = case.name.split("(")[0].strip().rsplit(".", 1)[-1]
+    if kind == "cdf":
+        assert bool(((result >= 0) & (result <= 1)).all()), f"{where}: a CDF outside [0, 1]: {result}"
+    elif kind == "crps":
+        assert bool((result >= -1e-9 * (1 + result.abs().max())).all()), f"{where}: a negative CRPS: {result}"
+    elif kind == "interval":
+        lo, hi = result
+        assert bool((lo <= hi).all()), f"{where}: an interval with lo > hi: {lo}, {hi}"
+    elif kind == "log_prob":
+        assert not bool((result == math.inf).any()), f"{where}: log p = +inf"
+    elif kind == "quantile" and isinstance(kwargs.get("q"), float):
+        q = kwargs["q"]
+        higher = case.fn(**dict(kwargs, q=(1 + q) / 2))
+        assert bool((higher >= result).all()), f"{where}: Q((1 + q)/2) < Q(q): {higher} < {result}"
+
+
 def call_and_judge(case: Case, arg: str, bad: Any) -> str:
-    """Call case.fn with `arg` = `bad`; return the outcome, or fail the test."""
+    """Call case.fn with `arg` = `bad`; return the outcome, or fail the test. A value
+    returned must be NaN-free and pass its function's invariant (`_check_invariants`)."""
     where = f"{case.name}({arg}={bad!r})"
-    outcome, result = _call_judged(case.fn, dict(case.good, **{arg: bad}), where, (arg, *case.aliases.get(arg, ())))
+    kwargs = dict(case.good, **{arg: bad})
+    outcome, result = _call_judged(case.fn, kwargs, where, (arg, *case.aliases.get(arg, ())))
     assert not _has_nan(result), f"{where} returned NaN"
+    if outcome == "ok":
+        _check_invariants(case, kwargs, result, where)
     return outcome
 
 
@@ -1095,3 +1118,20 @@ def test_the_judge_wants_the_argument_named_as_a_word():
         _call_judged(lambda a: (_ for _ in ()).throw(ValueError("max must be positive")), {"a": 1}, "demo", ("x",))
     with pytest.raises(pytest.fail.Exception, match="raised RuntimeError"):
         _call_judged(lambda a: (_ for _ in ()).throw(RuntimeError("boom")), {"a": 1}, "demo", ("a",))
+
+
+@pytest.mark.parametrize(
+    ("name", "result", "kwargs"),
+    [
+        ("Mixture.cdf", torch.tensor([0.5, 1.2]), {}),
+        ("MDN.crps", torch.tensor([0.3, -0.1]), {}),
+        ("ExactConditional.interval", (torch.tensor([1.0]), torch.tensor([0.0])), {}),
+        ("MDN.log_prob", torch.tensor([0.0, math.inf]), {}),
+        ("Mixture.quantile", torch.tensor([1.0]), {"q": 0.3}),
+    ],
+)
+def test_the_invariant_judge_can_fail(name, result, kwargs):
+    """Each invariant rejects a value that breaks it (the quantile: a fake Q that falls with q)."""
+    case = Case(name, lambda q=0.3: torch.tensor([1.0 - q]), {}, ())
+    with pytest.raises(AssertionError):
+        _check_invariants(case, kwargs, result, name)
